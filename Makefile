@@ -1,0 +1,37 @@
+# The two commands a newcomer needs:  make study   |   make test
+# Both create (or reuse) .venv and install what they need first.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PROFILE ?=
+
+.PHONY: study test bench lab clean-venv
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade --quiet pip
+	@# torch first and pinned: on a machine without a GPU this takes the CPU wheel, never a multi-GB CUDA build
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+## make study: run the main job (default profile: full on a GPU, cpu otherwise)
+study: $(STAMP)
+	$(VENV)/bin/gfn-study train --out outputs/default $(if $(PROFILE),--set $(PROFILE))
+
+## make test: every test (unit, convergence, resume-after-kill, notebooks via nbmake)
+test: $(STAMP)
+	$(PY) -m pytest
+
+## make bench: ms/step at the memo configuration on this machine's device
+bench: $(STAMP)
+	$(PY) benchmarks/bench_step.py
+
+## make lab: open the notebooks in JupyterLab
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean-venv:
+	rm -rf $(VENV)

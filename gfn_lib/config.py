@@ -1,0 +1,213 @@
+"""One typed training configuration: the single source of defaults.
+
+Defaults are the memo's "Training Configuration" table (lr 3e-4, batch 64,
+warmup 1000, 4 layers x 256 dim x 8 heads, lengths 10-30, 21 actions, entropy
+0.01). Each field carries its docstring. Load from YAML with :func:`load_config`;
+every problem (unknown key, wrong type, out-of-range value, malformed YAML) is a
+:class:`ConfigError` whose one-line message names the file and the field, raised
+before anything runs or is written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gfn_lib.env import AMINO_ACIDS, PeptideEnv
+
+
+class ConfigError(ValueError):
+    """Invalid configuration; the message is one line naming source and field."""
+
+
+class TrainConfig(BaseModel):
+    """Everything that determines a training run (cleanrl style: one flat, documented config)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True, frozen=True)
+
+    # --- reproducibility ---------------------------------------------------------------
+    seed: int = 0
+    """Seeds model init, sampling and everything random in the run."""
+
+    # --- environment -------------------------------------------------------------------------
+    alphabet: str = AMINO_ACIDS
+    """Residue letters (one action each); STOP is added as the last action."""
+    min_len: int = Field(10, ge=1)
+    """Fewest residues: STOP is masked before this length."""
+    max_len: int = Field(30, ge=1, le=512)
+    """Most residues: STOP is forced at this length."""
+
+    # --- policy (causal Transformer) --------------------------------------------------------
+    n_layers: int = Field(4, ge=1)
+    """Transformer blocks."""
+    d_model: int = Field(256, ge=8)
+    """Embedding width; must be divisible by ``n_heads``."""
+    n_heads: int = Field(8, ge=1)
+    """Attention heads."""
+
+    # --- objective --------------------------------------------------------------------------
+    loss: Literal["tb", "subtb", "logvar"] = "tb"
+    """``tb``: Trajectory Balance; ``subtb``: SubTB(lambda) with a state-flow head;
+    ``logvar``: log-partition variance (VarGrad), no learned log_Z."""
+    subtb_lambda: float = Field(0.9, gt=0)
+    """SubTB geometric weight lambda: sub-trajectories of length k weigh lambda**k."""
+    entropy_weight: float = Field(0.01, ge=0)
+    """Entropy bonus: the optimised loss is ``gfn_loss - entropy_weight * H``,
+    so a positive weight pushes the policy towards higher entropy (more exploration)."""
+
+    # --- reward ------------------------------------------------------------------------------
+    reward: str = "baseline"
+    """Name in ``gfn_lib.rewards.available()``."""
+    reward_options: dict[str, Any] = Field(default_factory=dict)
+    """Keyword options passed to ``gfn_lib.rewards.load``."""
+    reward_exponent: float = Field(1.0, gt=0)
+    """beta: the GFlowNet targets R(x)**beta (log R is multiplied by beta)."""
+    length_penalty: float = Field(0.0, ge=0)
+    """Per-residue log-reward penalty: log R'(x) = beta * log R(x) - length_penalty * len(x).
+    0 = none (the memo states none). ln(20) ~= 3.0 cancels the 20**L growth of the
+    number of sequences with length, so the target no longer piles up at max_len."""
+
+    # --- log Z ------------------------------------------------------------------------------
+    log_z_init: float = 0.0
+    """Initial value of the learnable log Z (TB) / log F(s0) (SubTB)."""
+    log_z_lr: float | None = Field(None, gt=0)
+    """Learning rate of the log Z parameter group; ``None`` = same as ``lr``
+    (the memo's single learning rate). GFlowNet libraries use 10-1000x ``lr``."""
+
+    # --- optimisation ------------------------------------------------------------------------
+    lr: float = Field(3e-4, gt=0)
+    """Adam learning rate of the policy."""
+    warmup_steps: int = Field(1000, ge=0)
+    """Linear warmup of every parameter group's learning rate from ~0 to its value."""
+    batch_size: int = Field(64, ge=1)
+    """Trajectories sampled per update."""
+    n_steps: int = Field(10_000, ge=1)
+    """Gradient updates."""
+    grad_clip: float | None = Field(None, gt=0)
+    """Clip the global gradient norm of the policy to this value; ``None`` = off."""
+
+    # --- exploration (sampling only; log P_F is always recomputed under the policy) -------------
+    temperature: float = Field(1.0, gt=0)
+    """Sampling temperature applied to the logits."""
+    epsilon: float = Field(0.0, ge=0, le=1)
+    """Epsilon-uniform exploration: mix this much of the uniform distribution over legal actions."""
+
+    # --- runtime -----------------------------------------------------------------------------
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """``auto``: CUDA when present, else CPU."""
+    bf16: bool = False
+    """bf16 autocast on CUDA for the training forward (ignored on CPU)."""
+    compile: bool = False
+    """``torch.compile`` the training forward (CUDA only; pays a one-off compile)."""
+    metrics_every: int = Field(25, ge=1)
+    """Flush buffered metric rows to ``metrics.csv`` every this many steps."""
+    checkpoint_every: int = Field(100, ge=1)
+    """Write a resumable checkpoint every this many steps (a kill loses at most this many)."""
+    top_k: int = Field(10, ge=0)
+    """Top sequences (by reward) of the batch recorded in ``samples.csv``."""
+    top_k_every: int = Field(250, ge=1)
+    """Record the top-k sequences every this many steps."""
+    wandb_mode: Literal["offline", "online", "disabled"] = "offline"
+    """Weights & Biases: ``offline`` writes locally (``wandb sync`` later), ``disabled`` turns it off."""
+
+    @field_validator("alphabet")
+    @classmethod
+    def _unique_letters(cls, v: str) -> str:
+        if not v or len(set(v)) != len(v):
+            raise ValueError("must be non-empty and have no repeated letters")
+        return v
+
+    @field_validator("reward")
+    @classmethod
+    def _known_reward(cls, v: str) -> str:
+        from gfn_lib import rewards
+
+        if v not in rewards.available():
+            raise ValueError(f"unknown reward {v!r} (available: {', '.join(rewards.available())})")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        if self.min_len > self.max_len:
+            raise _FieldError("min_len", f"min_len={self.min_len} > max_len={self.max_len}")
+        if self.d_model % self.n_heads:
+            raise _FieldError("d_model", f"d_model={self.d_model} not divisible by n_heads={self.n_heads}")
+        return self
+
+    # --- derived ---------------------------------------------------------------------------
+    @property
+    def env(self) -> PeptideEnv:
+        return PeptideEnv(self.alphabet, self.min_len, self.max_len)
+
+    @property
+    def effective_log_z_lr(self) -> float:
+        return self.lr if self.log_z_lr is None else self.log_z_lr
+
+    @classmethod
+    def field_docs(cls) -> dict[str, str]:
+        """``{field: docstring}`` for help texts and the README."""
+        return {name: (f.description or "") for name, f in cls.model_fields.items()}
+
+
+class _FieldError(ValueError):
+    def __init__(self, field: str, msg: str):
+        super().__init__(msg)
+        self.field = field
+
+
+def _one_line(err: ValidationError | _FieldError, source: str) -> str:
+    if isinstance(err, _FieldError):
+        return f"{source}: field '{err.field}': {err}"
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "?"
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown field"
+    elif "input" in first and first["type"] not in ("missing",):
+        msg = f"{msg} (got {first['input']!r})"
+    more = f" (+{len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
+    return f"{source}: field '{loc}': {msg}{more}".replace("\n", " ")
+
+
+def make_config(values: dict[str, Any], source: str = "<config>") -> TrainConfig:
+    """Validate a dict of fields; raise :class:`ConfigError` naming ``source`` and the field."""
+    try:
+        return TrainConfig(**values)
+    except ValidationError as err:
+        # a model-level error wraps our _FieldError: surface its field name
+        ctx = err.errors()[0].get("ctx", {}).get("error")
+        if isinstance(ctx, _FieldError):
+            raise ConfigError(_one_line(ctx, source)) from None
+        raise ConfigError(_one_line(err, source)) from None
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping; :class:`ConfigError` (one line, naming the file) if missing or malformed."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read ({err.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: malformed YAML{where}: {getattr(err, 'problem', err)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of field: value, got {type(data).__name__}")
+    return data
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
+    """Defaults <- YAML file <- keyword overrides, validated together."""
+    values: dict[str, Any] = read_yaml(path) if path is not None else {}
+    values.update(overrides)
+    return make_config(values, source=str(path) if path is not None else "<overrides>")

@@ -1,0 +1,120 @@
+"""Crash-safe files: atomic writes and append-only CSV logs that survive SIGKILL.
+
+* :func:`atomic_write_text` / :func:`atomic_torch_save`: write a temp file in the same
+  folder, fsync, ``os.replace`` -- a reader sees the old file or the new one, never half.
+* :class:`CsvLog`: rows buffered in memory and appended every ``flush_every`` rows. A kill
+  mid-append can leave a torn last line; :meth:`CsvLog.read_rows` drops it, and
+  :meth:`CsvLog.truncate_after` rewrites the file atomically when a run resumes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def _atomic_replace(path: Path, write: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Replace ``path`` with ``text`` atomically."""
+    _atomic_replace(Path(path), lambda fh: fh.write(text.encode()))
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` to ``path`` atomically."""
+    _atomic_replace(Path(path), lambda fh: torch.save(obj, fh))
+
+
+def _parse(value: str) -> Any:
+    """CSV cell -> int, float or str (floats were written with ``repr``, so they round-trip)."""
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return value
+
+
+class CsvLog:
+    """Buffered, append-only CSV with a fixed header (pandas reads it with ``pd.read_csv``)."""
+
+    def __init__(self, path: str | Path, columns: list[str], flush_every: int = 25) -> None:
+        self.path = Path(path)
+        self.columns = list(columns)
+        self.flush_every = flush_every
+        self._buffer: list[dict[str, Any]] = []
+
+    def append(self, row: dict[str, Any]) -> None:
+        self._buffer.append(row)
+        if len(self._buffer) >= self.flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._buffer:
+            return
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        out = io.StringIO()
+        writer = csv.DictWriter(out, self.columns, extrasaction="raise", lineterminator="\n")
+        if new:
+            writer.writeheader()
+        writer.writerows({k: (repr(v) if isinstance(v, float) else v) for k, v in r.items()} for r in self._buffer)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a") as fh:
+            fh.write(out.getvalue())
+            fh.flush()
+            os.fsync(fh.fileno())
+        self._buffer.clear()
+
+    def read_rows(self) -> list[dict[str, Any]]:
+        """Flushed rows; a torn last line (killed mid-write) is dropped."""
+        if not self.path.exists():
+            return []
+        text = self.path.read_text()
+        lines = text.splitlines(keepends=True)
+        if lines and not lines[-1].endswith("\n"):
+            lines = lines[:-1]
+        reader = csv.DictReader(lines)
+        return [
+            {k: _parse(v) for k, v in row.items()}
+            for row in reader
+            if None not in row and None not in row.values()
+        ]
+
+    def truncate_after(self, step: int, key: str = "step") -> None:
+        """Keep rows with ``row[key] <= step`` (resume from a checkpoint at ``step``)."""
+        self._buffer = [r for r in self._buffer if r[key] <= step]
+        rows = [r for r in self.read_rows() if r[key] <= step]
+        out = io.StringIO()
+        writer = csv.DictWriter(out, self.columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: (repr(v) if isinstance(v, float) else v) for k, v in r.items()} for r in rows)
+        atomic_write_text(self.path, out.getvalue())
+
+
+def read_csv_rows(path: str | Path) -> Iterable[dict[str, Any]]:
+    """Rows of a :class:`CsvLog` file (header from the file)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    with open(path) as fh:
+        header = fh.readline().strip().split(",")
+    return CsvLog(path, header).read_rows()

@@ -1,0 +1,62 @@
+import torch
+
+from gfn_lib.env import PeptideEnv
+from gfn_lib.policy import TransformerPolicy
+
+
+def _policy(env, **kw):
+    torch.manual_seed(0)
+    return TransformerPolicy(env, n_layers=2, d_model=32, n_heads=4, **kw)
+
+
+def test_samples_respect_length_window_and_stop_padding():
+    env = PeptideEnv("ABCDE", min_len=3, max_len=7)
+    policy = _policy(env)
+    traj = policy.sample(256, torch.Generator().manual_seed(1))
+    assert traj.actions.shape == (256, env.horizon)
+    assert traj.lengths.min() >= 3 and traj.lengths.max() <= 7
+    for row, n in zip(traj.actions.tolist(), traj.lengths.tolist()):
+        assert env.stop not in row[:n]  # no early STOP
+        assert all(a == env.stop for a in row[n:])  # STOP then padding
+
+
+def test_kv_cache_sampling_matches_teacher_forced_log_probs():
+    """The cached sampler and the one-pass evaluator must agree exactly on log pi(a|s)."""
+    env = PeptideEnv("ABCDE", min_len=2, max_len=9)
+    policy = _policy(env)
+    traj = policy.sample(64, torch.Generator().manual_seed(2))
+    ev = policy.evaluate(traj.actions, traj.lengths)
+    torch.testing.assert_close(ev.log_pf_steps, traj.sampler_log_probs, atol=1e-5, rtol=1e-5)
+    assert (ev.log_pf_steps <= 0).all() and torch.isfinite(ev.log_pf).all()
+    assert (ev.log_pf_steps[~ev.valid] == 0).all() and (ev.entropy_steps[~ev.valid] == 0).all()
+
+
+def test_forced_stop_costs_nothing_and_entropy_is_bounded():
+    env = PeptideEnv("ABC", min_len=1, max_len=3)
+    policy = _policy(env)
+    actions, lengths = env.encode(["ABC", "A"])
+    ev = policy.evaluate(actions, lengths)
+    assert ev.log_pf_steps[0, 3].item() == 0.0  # STOP forced at max_len: probability 1
+    assert ev.entropy_steps[0, 3].item() == 0.0
+    assert ev.entropy_steps[0, 0] <= torch.log(torch.tensor(3.0)) + 1e-6  # STOP illegal at t=0
+    assert ev.entropy_steps[1, 1] <= torch.log(torch.tensor(4.0)) + 1e-6
+
+
+def test_temperature_and_epsilon_change_only_the_sampler():
+    env = PeptideEnv("ABCDE", min_len=2, max_len=6)
+    policy = _policy(env)
+    hot = policy.sample(512, torch.Generator().manual_seed(3), temperature=50.0)
+    ev = policy.evaluate(hot.actions, hot.lengths)
+    # the sampler's log-probs are those of the flattened distribution, the evaluator's are not
+    assert not torch.allclose(ev.log_pf_steps, hot.sampler_log_probs, atol=1e-3)
+    eps = policy.sample(512, torch.Generator().manual_seed(3), epsilon=1.0)
+    # epsilon = 1 is uniform over legal actions: 5 residues at t=0
+    assert torch.allclose(eps.sampler_log_probs[:, 0], torch.log(torch.tensor(0.2)), atol=1e-6)
+
+
+def test_state_flow_head_only_when_asked():
+    env = PeptideEnv("ABC", 1, 4)
+    actions, lengths = env.encode(["AB"])
+    assert _policy(env).evaluate(actions, lengths).log_flows is None
+    flows = _policy(env, state_flow=True).evaluate(actions, lengths).log_flows
+    assert flows.shape == (1, env.horizon)

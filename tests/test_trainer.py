@@ -1,0 +1,123 @@
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from gfn_lib.trainer import METRIC_COLUMNS, TIMING_COLUMNS, Trainer, get_lr
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _metrics(df: pd.DataFrame) -> pd.DataFrame:
+    return df.drop(columns=TIMING_COLUMNS).reset_index(drop=True)
+
+
+def test_get_lr_linear_warmup():
+    assert get_lr(0, 1.0, 4) == 0.25
+    assert get_lr(3, 1.0, 4) == 1.0
+    assert get_lr(100, 3e-4, 4) == 3e-4
+    assert get_lr(0, 3e-4, 0) == 3e-4
+
+
+def test_log_z_has_its_own_parameter_group_and_lr(tiny_config):
+    tr = Trainer(tiny_config)
+    names = [g["name"] for g in tr.optimizer.param_groups]
+    assert names == ["policy", "log_z"]
+    assert tr.optimizer.param_groups[1]["params"] == [tr.objective.log_z]
+    row = tr.train_step()
+    assert row["lr"] == pytest.approx(3e-3 / 5) and row["log_z_lr"] == pytest.approx(0.1 / 5)
+    assert not any(p is tr.objective.log_z for p in tr.optimizer.param_groups[0]["params"])
+
+
+def test_logvar_has_no_log_z_group(tiny_config):
+    tr = Trainer(tiny_config.model_copy(update={"loss": "logvar"}))
+    assert [g["name"] for g in tr.optimizer.param_groups] == ["policy"]
+    assert math.isnan(tr.train_step()["log_z_lr"])
+
+
+def test_every_metric_is_logged_and_finite(tiny_config, tmp_path):
+    df = Trainer(tiny_config, tmp_path).train(progress=False)
+    assert list(df.columns) == METRIC_COLUMNS
+    assert df.step.tolist() == list(range(1, 41))
+    assert df.notna().all().all() and (df.select_dtypes("number").abs() < 1e9).all().all()
+    assert (df.mean_log_pf <= 0).all() and (df.mean_length.between(1, 4)).all()
+    assert (df.mean_actions == df.mean_length + 1).all()
+    assert ((df.unique_frac > 0) & (df.unique_frac <= 1)).all()
+    # residual mean = log_z + mean_log_pf - mean target log R (same batch)
+    assert (df.residual_mean - (df.log_z + df.mean_log_pf - df.mean_target_log_reward)).abs().max() < 1e-4
+    samples = pd.read_csv(tmp_path / "samples.csv")
+    assert sorted(samples.step.unique()) == [10, 20, 30, 40] and samples["rank"].max() == 3
+    assert yaml.safe_load((tmp_path / "config.yaml").read_text())["alphabet"] == "ABC"
+
+
+def test_grad_clip_bounds_the_update(tiny_config):
+    cfg = tiny_config.model_copy(update={"grad_clip": 1e-3, "log_z_init": 20.0})
+    tr = Trainer(cfg)
+    before = [p.detach().clone() for p in tr.policy.parameters()]
+    row = tr.train_step()
+    assert row["grad_norm"] > 1e-3  # reported norm is the pre-clip norm
+    grads = torch.cat([p.grad.flatten() for p in tr.policy.parameters() if p.grad is not None])
+    assert grads.norm().item() == pytest.approx(1e-3, rel=1e-3)
+    assert any(not torch.equal(a, b) for a, b in zip(before, tr.policy.parameters()))
+
+
+def test_same_config_and_seed_give_identical_metrics(tiny_config):
+    a = _metrics(Trainer(tiny_config).train(progress=False))
+    b = _metrics(Trainer(tiny_config).train(progress=False))
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    c = _metrics(Trainer(tiny_config.model_copy(update={"seed": 1})).train(progress=False))
+    assert not a.loss.equals(c.loss)
+
+
+def test_resume_in_process_matches_uninterrupted(tiny_config, tmp_path):
+    full = _metrics(Trainer(tiny_config, tmp_path / "full").train(progress=False))
+    half = tiny_config.model_copy(update={"n_steps": 25})  # checkpoints at 10, 20, final 25
+    Trainer(half, tmp_path / "split").train(progress=False)
+    resumed = Trainer(tiny_config, tmp_path / "split")
+    assert resumed.step == 25
+    pd.testing.assert_frame_equal(_metrics(resumed.train(progress=False)), full, check_exact=True)
+
+
+def test_resume_refuses_a_different_config(tiny_config, tmp_path):
+    Trainer(tiny_config.model_copy(update={"n_steps": 10}), tmp_path).train(progress=False)
+    with pytest.raises(ValueError, match="different config.*lr"):
+        Trainer(tiny_config.model_copy(update={"lr": 1e-2}), tmp_path)
+
+
+def test_sigkill_then_resume_gives_the_uninterrupted_metrics(tiny_config, tmp_path):
+    """Kill a real training process with SIGKILL mid-run; resuming must reproduce the
+    metrics of an uninterrupted run exactly, losing at most checkpoint_every steps."""
+    cfg = tiny_config.model_copy(update={"n_steps": 400, "checkpoint_every": 10, "metrics_every": 3})
+    cfg_file = tmp_path / "cfg.yaml"
+    cfg_file.write_text(yaml.safe_dump(cfg.model_dump()))
+    run = tmp_path / "killed"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": REPO}
+    code = "import torch, sys; torch.set_num_threads(1); from gfn_lib.cli import main; sys.exit(main())"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "train", "--config", str(cfg_file), "--out", str(run), "--quiet"], env=env
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if (run / "metrics.csv").exists() and len((run / "metrics.csv").read_text().splitlines()) > 60:
+            break
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert 0 < state["step"] < 400, "the process should have been killed mid-run"
+    rows_on_disk = len(pd.read_csv(run / "metrics.csv", on_bad_lines="skip"))
+    assert rows_on_disk - state["step"] <= cfg.checkpoint_every + cfg.metrics_every  # little is lost
+
+    resumed = Trainer(cfg, run)
+    assert resumed.step == state["step"]
+    got = _metrics(resumed.train(progress=False))
+    want = _metrics(Trainer(cfg, tmp_path / "clean").train(progress=False))
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
