@@ -54,8 +54,11 @@ class Block(nn.Module):
         q, k, v = self._heads(x)  # [B, H, 1, Dh]
         cache[0, :, :, t] = k[:, :, 0]
         cache[1, :, :, t] = v[:, :, 0]
-        # the query is the newest position, so attending to the whole prefix is causal
-        y = F.scaled_dot_product_attention(q, cache[0, :, :, : t + 1], cache[1, :, :, : t + 1])
+        # the query is the newest position, so attending to the whole prefix is causal;
+        # for one query, broadcast-multiply-and-sum beats SDPA and bmm (tiny matrices) on CPU
+        k_all, v_all = cache[0, :, :, : t + 1], cache[1, :, :, : t + 1]  # [B, H, t+1, Dh]
+        att = (k_all * q).sum(-1, keepdim=True) * q.shape[-1] ** -0.5  # [B, H, t+1, 1]
+        y = (att.softmax(-2) * v_all).sum(-2, keepdim=True)  # [B, H, 1, Dh]
         return self._merge(x, y)
 
 
@@ -131,15 +134,21 @@ class TransformerPolicy(nn.Module):
         return torch.cat([bos, actions[:, :-1]], dim=1)
 
     # ---- teacher-forced scoring -----------------------------------------------------------------
-    def evaluate(self, actions: torch.Tensor, lengths: torch.Tensor) -> Evaluation:
-        """Score ``actions [B, T]`` in one forward pass."""
+    def evaluate(self, actions: torch.Tensor, lengths: torch.Tensor, trim: bool = True) -> Evaluation:
+        """Score ``actions [B, T]`` in one forward pass.
+
+        ``trim`` drops the all-padding columns past the longest trajectory first (outputs
+        are then ``[B, max(lengths) + 1]``), which saves most of the work while sequences
+        are short; pass ``False`` for fixed shapes (``torch.compile``)."""
+        if trim:
+            actions = actions[:, : int(lengths.max()) + 1]
         B, T = actions.shape
         x = self.tok_emb(self._inputs(actions)) + self.pos_emb.weight[:T]  # [B, T, D]
         for block in self.blocks:
             x = block(x)
         logits = self._masked_logits(x, 0)  # [B, T, A]
         logp = logits.log_softmax(-1)  # [B, T, A]
-        valid = self.env.valid_steps(lengths)  # [B, T]
+        valid = self.env.valid_steps(lengths)[:, :T]  # [B, T]
         log_pf_steps = logp.gather(-1, actions.unsqueeze(-1)).squeeze(-1)  # [B, T]
         log_pf_steps = torch.where(valid, log_pf_steps, torch.zeros_like(log_pf_steps))
         legal = logits.isfinite()  # [B, T, A]

@@ -15,6 +15,7 @@ uninterrupted run (timing columns aside).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -99,7 +100,7 @@ class Trainer:
         self.elapsed_s = 0.0
         self._evaluate = self.policy.evaluate
         if cfg.compile and self.device.type == "cuda":
-            self._evaluate = torch.compile(self.policy.evaluate)
+            self._evaluate = functools.partial(torch.compile(self.policy.evaluate), trim=False)
         self._autocast = cfg.bf16 and self.device.type == "cuda"
 
         self.out_dir = Path(out_dir) if out_dir is not None else None

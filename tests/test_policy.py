@@ -25,7 +25,7 @@ def test_kv_cache_sampling_matches_teacher_forced_log_probs():
     env = PeptideEnv("ABCDE", min_len=2, max_len=9)
     policy = _policy(env)
     traj = policy.sample(64, torch.Generator().manual_seed(2))
-    ev = policy.evaluate(traj.actions, traj.lengths)
+    ev = policy.evaluate(traj.actions, traj.lengths, trim=False)
     torch.testing.assert_close(ev.log_pf_steps, traj.sampler_log_probs, atol=1e-5, rtol=1e-5)
     assert (ev.log_pf_steps <= 0).all() and torch.isfinite(ev.log_pf).all()
     assert (ev.log_pf_steps[~ev.valid] == 0).all() and (ev.entropy_steps[~ev.valid] == 0).all()
@@ -46,7 +46,7 @@ def test_temperature_and_epsilon_change_only_the_sampler():
     env = PeptideEnv("ABCDE", min_len=2, max_len=6)
     policy = _policy(env)
     hot = policy.sample(512, torch.Generator().manual_seed(3), temperature=50.0)
-    ev = policy.evaluate(hot.actions, hot.lengths)
+    ev = policy.evaluate(hot.actions, hot.lengths, trim=False)
     # the sampler's log-probs are those of the flattened distribution, the evaluator's are not
     assert not torch.allclose(ev.log_pf_steps, hot.sampler_log_probs, atol=1e-3)
     eps = policy.sample(512, torch.Generator().manual_seed(3), epsilon=1.0)
@@ -59,4 +59,15 @@ def test_state_flow_head_only_when_asked():
     actions, lengths = env.encode(["AB"])
     assert _policy(env).evaluate(actions, lengths).log_flows is None
     flows = _policy(env, state_flow=True).evaluate(actions, lengths).log_flows
-    assert flows.shape == (1, env.horizon)
+    assert flows.shape == (1, 3)  # s_0, s_1, s_2 of a 2-residue trajectory (trimmed)
+
+
+def test_trimming_padding_columns_changes_nothing_but_shape():
+    env = PeptideEnv("ABCDE", min_len=1, max_len=12)
+    policy = _policy(env, state_flow=True)
+    actions, lengths = env.encode(["AB", "ABCDE", "A"])
+    full = policy.evaluate(actions, lengths, trim=False)
+    short = policy.evaluate(actions, lengths)
+    assert short.log_pf_steps.shape == (3, 6) and full.log_pf_steps.shape == (3, 13)
+    torch.testing.assert_close(short.log_pf, full.log_pf)
+    torch.testing.assert_close(short.log_flows, full.log_flows[:, :6])
