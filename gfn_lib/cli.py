@@ -1,7 +1,14 @@
-"""``gfn-study``: the command line.
+"""``gfn-study``: run the study's notebooks, list runs, build the report, sweep on Dask.
 
-``gfn-study train --config FILE --out DIR [--set field=value ...]`` trains one
-configuration into a run folder (resuming it if a checkpoint is there).
+    gfn-study run [NAME ...] [--profile P] [--seeds N] [--force]   # papermill, one notebook per run
+    gfn-study list [--profile P]                                   # status and key figures
+    gfn-study report [--profile P]                                 # memo notebook -> outputs/<P>/memo.html
+    gfn-study sweep [NAME ...] [--seeds N] [--address tcp://...]   # seeds x runs on Dask distributed
+    gfn-study train --out DIR [--config FILE] [--set field=value]  # one config, no notebook
+
+A NAME is a run in ``params/`` (see ``gfn-study list``) or a path to your own YAML file.
+Without NAMEs, ``run`` and ``sweep`` take the memo's six documented runs. Bad input is one
+line on stderr naming the file and field, exit code 2, and nothing under ``outputs/`` changes.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from gfn_lib.config import ConfigError, TrainConfig
+from gfn_lib.config import ConfigError
 
 
 def _parse_overrides(pairs: list[str]) -> dict[str, object]:
@@ -23,6 +30,77 @@ def _parse_overrides(pairs: list[str]) -> dict[str, object]:
         key, value = pair.split("=", 1)
         out[key.strip()] = yaml.safe_load(value)
     return out
+
+
+def _tasks(args: argparse.Namespace, **kw: object) -> list:
+    from gfn_lib import study
+
+    overrides = _parse_overrides(args.set)
+    if args.wandb:
+        overrides["wandb_mode"] = args.wandb
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds: must be >= 1, got {args.seeds}")
+    return study.plan(args.names, args.profile, args.seeds, force=args.force, overrides=overrides, **kw)
+
+
+def _report_results(results: list) -> int:
+    failed = [r for r in results if r.status in ("failed", "running")]
+    for r in results:
+        line = f"{r.status:9s} {r.run} seed {r.seed}  ({r.seconds:.0f} s)  {r.folder}"
+        print(line + (f"\n          {r.error}" if r.error else ""))
+    if failed:
+        print(f"{len(failed)} of {len(results)} runs did not finish", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from gfn_lib import study
+
+    tasks = _tasks(args)  # validates everything before the first write
+    results = []
+    with tqdm(tasks, desc=f"runs ({tasks[0].profile if tasks else '-'})", unit="run") as bar:
+        for task in bar:
+            bar.set_postfix_str(f"{task.spec.name} seed {task.seed}")
+            results.append(study.execute(task, progress_bar=args.verbose))
+    return _report_results(results)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from gfn_lib.sweep import run_sweep
+
+    tasks = _tasks(args, threads=args.threads)
+    return _report_results(run_sweep(tasks, address=args.address, n_workers=args.workers))
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from gfn_lib import study
+
+    profile = study.load_profile(args.profile).name
+    rows = []
+    for spec in study.list_runs():
+        seed_dirs = sorted(study.run_dir(profile, spec.name, 0).parent.glob("seed-*")) or [
+            study.run_dir(profile, spec.name, 0)
+        ]
+        for folder in seed_dirs:
+            summary = study.run_summary(folder)
+            rows.append({"run": spec.name, "group": spec.group, "seed": folder.name.removeprefix("seed-"), **summary})
+    table = pd.DataFrame(rows).fillna("")
+    with pd.option_context("display.max_rows", None, "display.width", 200, "display.float_format", "{:.4g}".format):
+        print(f"profile {profile} ({study.outputs_root() / profile})")
+        print(table.to_string(index=False))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from gfn_lib.report import build_report
+
+    html = build_report(args.profile)
+    print(f"report: {html}")
+    return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -38,9 +116,41 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gfn-study", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("train", help="train one config into a run folder (resumes from its checkpoint)")
+    parser = argparse.ArgumentParser(
+        prog="gfn-study", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )  # fmt: skip
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def runs_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("names", nargs="*", metavar="NAME", help="runs in params/ or YAML paths (default: the six documented runs)")
+        p.add_argument("--profile", default=None, help="full | cpu | smoke (default: full with CUDA, cpu without)")
+        p.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per run (default 1)")
+        p.add_argument("--force", action="store_true", help="re-run finished runs from scratch")
+        p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="override config fields in every run")
+        p.add_argument("--wandb", choices=["offline", "online", "disabled"], default=None, help="wandb mode (default offline)")
+
+    p = sub.add_parser("run", help="execute runs through papermill, one notebook each (skips finished, resumes incomplete)")
+    runs_args(p)
+    p.add_argument("--verbose", action="store_true", help="papermill's per-cell progress bar")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("sweep", help="runs x seeds on a Dask distributed cluster (local by default)")
+    runs_args(p)
+    p.add_argument("--address", default=None, help="scheduler of a running Dask cluster (default: start a local one)")
+    p.add_argument("--workers", type=int, default=None, help="local cluster workers (default: one per GPU, else 2)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("list", help="each run's status (missing, running, finished, failed, incomplete) and key figures")
+    p.add_argument("--profile", default=None)
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("report", help="execute notebooks/memo.ipynb for a profile and export outputs/<profile>/memo.html")
+    p.add_argument("--profile", default=None)
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("train", help="train one config into a folder, without a notebook (resumes from its checkpoint)")
     p.add_argument("--config", type=Path, default=None, help="YAML of TrainConfig fields (default: the memo config)")
     p.add_argument("--out", type=Path, required=True, help="run folder")
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="override config fields")
@@ -54,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"gfn-study: error: {err}", file=sys.stderr)
         return 2
 
 

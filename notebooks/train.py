@@ -1,0 +1,66 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Train one run of the step-6000 study
+#
+# One notebook per documented run, executed by papermill (`gfn-study run`, or by hand:
+# `papermill notebooks/train.ipynb out.ipynb -f params/<run>.yaml`). Every cell only calls
+# into `gfn_lib`; the run's folder (`outputs/<profile>/runs/<run>/seed-<N>/`) receives the
+# resolved config, `metrics.csv`, `samples.csv`, checkpoints, the wandb log and, last, `FINISHED`.
+# Re-running resumes from the last checkpoint.
+
+# %%
+from gfn_lib import study
+from gfn_lib.plots import plot_run
+
+_names_before = set(globals())
+
+# %% tags=["parameters"]
+run = "gflownet-baseline-10k"  # a run in params/; papermill -f params/<run>.yaml may also set every field
+profile = None  # full | cpu | smoke; None: $GFN_PROFILE, else full with CUDA, cpu without
+seed = 0  # seeds model init and sampling
+
+# %% [markdown]
+# ## Configuration
+# The memo's training configuration, the run's documented difference, the profile's scaling.
+
+# %%
+setup = study.setup_run(study.notebook_parameters(globals(), _names_before))
+print(f"{setup.spec.name} | profile {setup.profile.name} | seed {setup.seed} -> {setup.folder}")
+study.describe_setup(setup)
+
+# %% [markdown]
+# ## Training
+
+# %%
+trainer = study.make_trainer(setup)
+metrics = trainer.train()
+metrics.tail()
+
+# %% [markdown]
+# ## Curves
+# Light: every step; dark: rolling median.
+
+# %%
+fig = plot_run(metrics, title=f"{setup.spec.name} ({setup.profile.name} profile, seed {setup.seed})")
+
+# %% [markdown]
+# ## Top sequences (last record)
+
+# %%
+samples = study.read_samples(setup.folder)
+samples[samples.step == samples.step.max()] if len(samples) else samples
+
+# %%
+study.finish_run(setup, trainer)
