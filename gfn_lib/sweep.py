@@ -8,6 +8,7 @@ each run gets a GPU of its own; the worker pins its GPU with ``CUDA_VISIBLE_DEVI
 
 from __future__ import annotations
 
+import logging
 import os
 
 from gfn_lib.study import Task, TaskResult, execute
@@ -42,7 +43,7 @@ def run_sweep(tasks: list[Task], address: str | None = None, n_workers: int | No
         resources = {"GPU": 1} if gpus else None
         cluster = LocalCluster(
             n_workers=n, threads_per_worker=1, processes=True, resources=resources,
-            dashboard_address=None, silence_logs="error",
+            dashboard_address=None, silence_logs=logging.ERROR,
         )  # fmt: skip
     client = Client(cluster or address)
     try:

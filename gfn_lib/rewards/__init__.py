@@ -8,4 +8,21 @@
 
 from gfn_lib.rewards.base import REWARD_FLOOR, Reward, TableReward, available, load, register
 
-__all__ = ["REWARD_FLOOR", "Reward", "TableReward", "available", "load", "register"]
+# importing a reward module registers it (see docs/rewards.md for the formulas)
+from gfn_lib.rewards.baseline import BaselineReward  # noqa: E402  (registers "baseline")
+from gfn_lib.rewards.esm2pll import ESM2PLLReward  # noqa: E402  (registers "esm2pll")
+from gfn_lib.rewards.improved import ImprovedReward  # noqa: E402  (registers "improved")
+from gfn_lib.rewards.trained import TrainedReward  # noqa: E402  (registers "trained")
+
+__all__ = [
+    "REWARD_FLOOR",
+    "BaselineReward",
+    "ESM2PLLReward",
+    "ImprovedReward",
+    "Reward",
+    "TableReward",
+    "TrainedReward",
+    "available",
+    "load",
+    "register",
+]
