@@ -70,7 +70,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from gfn_lib.sweep import run_sweep
 
-    tasks = _tasks(args, threads=args.threads)
+    import os
+
+    workers = args.workers or max(1, min(os.cpu_count() or 1, 8))
+    threads = args.threads or max(1, (os.cpu_count() or 1) // workers)
+    tasks = _tasks(args, threads=threads)
     return _report_results(run_sweep(tasks, address=args.address, n_workers=args.workers))
 
 
@@ -138,8 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="runs x seeds on a Dask distributed cluster (local by default)")
     runs_args(p)
     p.add_argument("--address", default=None, help="scheduler of a running Dask cluster (default: start a local one)")
-    p.add_argument("--workers", type=int, default=None, help="local cluster workers (default: one per GPU, else 2)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
+    p.add_argument("--workers", type=int, default=None, help="local cluster workers (default: one per GPU, else one per core, up to the number of runs)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads per run (default: cores / workers)")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("list", help="each run's status (missing, running, finished, failed, incomplete) and key figures")

@@ -40,3 +40,200 @@ def plot_run(df: pd.DataFrame, title: str = "", window: int = 25) -> plt.Figure:
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# ---- memo report figures (gfn_lib.memo.make_figures) ------------------------------------------
+# Each takes {run label: [(seed, metrics DataFrame, explosion step or None), ...]}: every seed
+# of a run is drawn in the run's colour (first seed solid, others thinner), smoothed with the
+# analysis module's default window. Runs without data are listed in the legend as "(no data)".
+
+SeedCurves = list[tuple[int | None, pd.DataFrame, int | None]]
+
+
+def _palette(runs: dict) -> dict[str, tuple]:
+    """Distinct colours for the runs that have data (tab10 up to 10 runs, then husl)."""
+    labels = [k for k, v in runs.items() if v] if isinstance(runs, dict) else list(runs)
+    colors = sns.color_palette("tab10" if len(labels) <= 10 else "husl", max(len(labels), 1))
+    return {**{k: "0.5" for k in runs}, **dict(zip(labels, colors))}
+
+
+def _smoothed(df: pd.DataFrame, col: str) -> pd.Series:
+    from gfn_lib.analysis import default_window
+
+    return smooth(pd.to_numeric(df[col], errors="coerce"), default_window(len(df)))
+
+
+def _memo_axis(ax: plt.Axes, step_scale: float) -> None:
+    """A top axis in memo steps (memo step = our step / step_scale)."""
+    if step_scale and step_scale != 1.0:
+        sec = ax.secondary_xaxis("top", functions=(lambda x: x / step_scale, lambda x: x * step_scale))
+        sec.set_xlabel("≈ memo step", fontsize=9)
+        sec.tick_params(labelsize=8)
+
+
+def _no_data(ax: plt.Axes, text: str = "no run with metrics yet") -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=12, color="0.4")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _draw(ax: plt.Axes, runs: dict[str, SeedCurves], col: str, colors: dict, positive: bool = False,
+          transform=None, mark_explosion: bool = False) -> bool:
+    drew = False
+    for label, seeds in runs.items():
+        for i, (seed, df, ex_step) in enumerate(seeds):
+            if col not in df or df[col].isna().all():
+                continue
+            y = _smoothed(df, col)
+            if transform is not None:
+                y = transform(y)
+            if positive:
+                y = y.where(y > 0)
+            name = f"{label}" + (f" (seeds: {len(seeds)})" if len(seeds) > 1 else "")
+            ax.plot(df["step"], y, color=colors[label], lw=1.8 if i == 0 else 0.9,
+                    alpha=1.0 if i == 0 else 0.6, label=name if i == 0 else None)
+            drew = True
+            if mark_explosion and ex_step is not None:
+                j = (df["step"] - ex_step).abs().idxmin()
+                ax.plot([ex_step], [y.loc[j]], marker="X", ms=11, color=colors[label], mec="black",
+                        mew=0.8, ls="none", zorder=5)
+    return drew
+
+
+def plot_loss_explosions(panels: dict[str, dict[str, SeedCurves]], step_scale: float = 1.0,
+                         memo_window: tuple[int, int] | None = None, title: str = "") -> plt.Figure:
+    """TB loss (smoothed, log scale) of every run, one panel per group of runs, each detected
+    explosion marked with an X; the memo's explosion window (steps 5000–7000 mapped) shaded."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    panels = {k: v for k, v in panels.items() if v} or {"runs": {}}
+    fig, axes = plt.subplots(len(panels), 1, figsize=(13, 4.6 * len(panels)), squeeze=False)
+    for ax, (ptitle, runs) in zip(axes[:, 0], panels.items()):
+        colors = _palette(runs)
+        drew = _draw(ax, runs, "loss", colors, positive=True, mark_explosion=True)
+        if not drew:
+            _no_data(ax)
+            ax.set_title(ptitle)
+            continue
+        ax.set_yscale("log")
+        if memo_window:
+            ax.axvspan(*memo_window, color="0.85", zorder=0, label="memo's explosion window (5000–7000)")
+        ax.plot([], [], marker="X", ms=9, color="0.3", mec="black", ls="none", label="detected explosion")
+        ax.set_title(ptitle, pad=30 if step_scale and step_scale != 1.0 else 6)
+        ax.set_ylabel("TB loss (nats², log scale)")
+        ax.set_xlabel("training step (this profile)")
+        _memo_axis(ax, step_scale)
+        missing = [k for k, v in runs.items() if not v]
+        if missing:
+            ax.plot([], [], ls="none", label="no data: " + ", ".join(missing))
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
+    fig.suptitle(title + "\n(smoothed: centred rolling median over ~1% of the run)", fontsize=13)
+    fig.tight_layout()
+    return fig
+
+
+METRIC_PANELS = [
+    ("mean_log_pf", "mean log P_F (nats)"),
+    ("mean_reward", "mean reward R(x) (0–1)"),
+    ("log_z", "log Z (nats)"),
+]
+
+
+def plot_metric_panels(runs: dict[str, SeedCurves], step_scale: float = 1.0, title: str = "",
+                       panels: list[tuple[str, str]] | None = None) -> plt.Figure:
+    """mean_log_pf, mean_reward and log_Z (smoothed) of every run on a shared step axis, one
+    panel per metric; explosions marked with an X on each curve."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    panels = panels or METRIC_PANELS
+    fig, axes = plt.subplots(len(panels), 1, figsize=(13, 3.3 * len(panels)), sharex=True, squeeze=False)
+    colors = _palette(runs)
+    any_drawn = False
+    for ax, (col, label) in zip(axes[:, 0], panels):
+        drew = _draw(ax, runs, col, colors, mark_explosion=True)
+        any_drawn |= drew
+        if not drew:
+            _no_data(ax)
+        ax.set_ylabel(label)
+    if any_drawn:
+        axes[0, 0].plot([], [], marker="X", ms=9, color="0.3", mec="black", ls="none", label="detected explosion")
+        axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
+        _memo_axis(axes[0, 0], step_scale)
+    axes[-1, 0].set_xlabel("training step (this profile)")
+    fig.suptitle(title, fontsize=13)
+    fig.tight_layout()
+    return fig
+
+
+def plot_tb_residual(runs: dict[str, SeedCurves], step_scale: float = 1.0, title: str = "") -> plt.Figure:
+    """Per run (first seed with data): the mean TB residual log Z + log P_F − log R′ and its
+    parts log Z, mean log P_F and −mean log R′ (smoothed; nats). The parts sum to the residual."""
+    import math
+
+    sns.set_theme(style="whitegrid", context="notebook")
+    items = [(k, v[0]) for k, v in runs.items() if v]
+    n = max(len(items), 1)
+    ncols = min(3, n)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 3.6 * nrows + 0.8), sharex=True,
+                             squeeze=False)
+    parts = [("residual_mean", "residual (mean)", "black", 2.2, None),
+             ("log_z", "log Z", "tab:green", 1.4, None),
+             ("mean_log_pf", "mean log P_F", "tab:blue", 1.4, None),
+             ("mean_target_log_reward", "− mean log R′", "tab:red", 1.4, lambda y: -y)]
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    if not items:
+        _no_data(axes[0, 0])
+    for ax, (label, (seed, df, ex_step)) in zip(axes.flat, items):
+        for col, name, color, lw, tf in parts:
+            if col in df and not df[col].isna().all():
+                y = _smoothed(df, col)
+                ax.plot(df["step"], tf(y) if tf else y, color=color, lw=lw, label=name)
+        if ex_step is not None:
+            ax.axvline(ex_step, color="0.3", ls="--", lw=1, label="detected explosion")
+        ax.axhline(0, color="0.6", lw=0.8)
+        ax.set_title(f"{label}" + (f" (seed {seed})" if seed is not None else ""), fontsize=10)
+        ax.set_ylabel("nats")
+    for ax in axes[-1]:
+        ax.set_xlabel("training step (this profile)")
+    if items:
+        handles, labels = axes.flat[0].get_legend_handles_labels()
+        extra = [(h, l) for ax in axes.flat[:n] for h, l in zip(*ax.get_legend_handles_labels())
+                 if l not in labels]
+        for h, l in extra:
+            if l not in labels:
+                handles.append(h)
+                labels.append(l)
+        fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False, fontsize=10)
+    fig.suptitle(title, fontsize=13)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig
+
+
+def plot_log_pf_decomposition(runs: dict[str, SeedCurves], step_scale: float = 1.0,
+                              title: str = "", n_actions: int = 21) -> plt.Figure:
+    """mean actions per trajectory and log P_F per action (smoothed), one line per run: a fall
+    of mean log P_F is either longer sequences (top) or a less confident policy (bottom: per-action
+    log-prob falling away from 0). Dashed: a uniform policy over ``n_actions`` actions."""
+    import numpy as np
+
+    panels = [("mean_actions", "actions per sequence\n(residues + STOP)"),
+              ("log_pf_per_action", "log P_F per action (nats)\n0 = certain")]
+    fig = plot_metric_panels(runs, step_scale, title, panels)
+    ax = fig.axes[1]
+    if ax.lines:
+        ax.axhline(-np.log(n_actions), color="0.4", ls="--", lw=1)
+        ax.text(0.005, -np.log(n_actions), f" uniform over {n_actions} actions", transform=ax.get_yaxis_transform(),
+                va="bottom", fontsize=8, color="0.3")
+    return fig
+
+
+def save_figure(fig: plt.Figure, folder, name: str, dpi: int = 110) -> list:
+    """Write ``<folder>/<name>.png`` and ``.svg``; returns the two paths."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{name}.png", folder / f"{name}.svg"]
+    fig.savefig(paths[0], dpi=dpi, bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight")
+    return paths

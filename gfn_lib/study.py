@@ -120,12 +120,14 @@ def list_runs(group: str | None = None) -> list[RunSpec]:
 # ---- profiles ------------------------------------------------------------------------------
 @dataclass
 class Profile:
-    """An overlay: ``scale`` multiplies fields, ``set`` fixes them."""
+    """An overlay: ``scale`` multiplies fields, ``set`` fixes them, ``reward_options``
+    adds options per reward name (a run's own ``reward_options`` win)."""
 
     name: str
     description: str = ""
     scale: dict[str, float] = field(default_factory=dict)
     set: dict[str, Any] = field(default_factory=dict)
+    reward_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def step_scale(self) -> float:
@@ -153,23 +155,31 @@ def load_profile(name: str | None) -> Profile:
     if not path.exists():
         raise ConfigError(f"unknown profile '{name}' (available: {', '.join(available_profiles())})")
     data = read_yaml(path)
-    unknown = set(data) - {"description", "scale", "set"}
+    unknown = set(data) - {"description", "scale", "set", "reward_options"}
     if unknown:
-        raise ConfigError(f"{path}: field '{sorted(unknown)[0]}': unknown field (expected description, scale, set)")
+        raise ConfigError(
+            f"{path}: field '{sorted(unknown)[0]}': unknown field (expected description, scale, set, reward_options)"
+        )
     for key in (*data.get("scale", {}), *data.get("set", {})):
         if key not in TrainConfig.model_fields:
             raise ConfigError(f"{path}: field '{key}': unknown TrainConfig field")
-    return Profile(name, data.get("description", ""), dict(data.get("scale") or {}), dict(data.get("set") or {}))
+    return Profile(
+        name, data.get("description", ""), dict(data.get("scale") or {}), dict(data.get("set") or {}),
+        dict(data.get("reward_options") or {}),
+    )  # fmt: skip
 
 
 def resolve_config(spec: RunSpec, profile: Profile, seed: int = 0, **overrides: Any) -> TrainConfig:
-    """TrainConfig defaults <- run fields <- profile (scale, then set) <- seed, overrides."""
+    """TrainConfig defaults <- run fields <- profile (scale, set, reward_options) <- seed, overrides."""
     defaults = TrainConfig.model_construct()
     values = dict(spec.fields)
     for key, factor in profile.scale.items():
         base = values.get(key, getattr(defaults, key))
         values[key] = max(1, round(base * factor)) if isinstance(base, int) else base * factor
     values.update(profile.set)
+    reward = overrides.get("reward", values.get("reward", defaults.reward))
+    if profile.reward_options.get(reward):
+        values["reward_options"] = {**profile.reward_options[reward], **values.get("reward_options", {})}
     values.update(seed=seed, **overrides)
     return make_config(values, f"{spec.source} (profile {profile.name})")
 

@@ -39,7 +39,7 @@ def run_sweep(tasks: list[Task], address: str | None = None, n_workers: int | No
     gpus = _gpu_count()
     cluster = None
     if address is None:
-        n = n_workers or gpus or 2
+        n = n_workers or gpus or max(1, min(os.cpu_count() or 1, len(tasks)))
         resources = {"GPU": 1} if gpus else None
         cluster = LocalCluster(
             n_workers=n, threads_per_worker=1, processes=True, resources=resources,

@@ -50,8 +50,9 @@ class PLLScorer:
     """Batched, sequence-cached per-residue PLL and its calibration anchors."""
 
     def __init__(self, device: torch.device, checkpoint: str | None = None, max_cache: int = 500_000,
-                 max_rows: int = 4096, **mlm_config: Any) -> None:  # fmt: skip
+                 max_rows: int = 4096, pll_stride: int | None = None, **mlm_config: Any) -> None:  # fmt: skip
         self.device = device
+        self.pll_stride = pll_stride
         self.max_cache = max_cache
         self.max_rows = max_rows
         self._cache: dict[bytes, float] = {}
@@ -82,6 +83,12 @@ class PLLScorer:
                 "note": "real ESM-2 weights not configured (set checkpoint= or $GFN_ESM2_CHECKPOINT)",
             }
         self.model = self.model.to(device).eval()
+        if pll_stride is not None:  # re-anchor the transform under the same approximation
+            corpus = data.load_corpus()
+            folds = data.grouped_folds(corpus, cfg.heldout_folds, 8, cfg.seed)
+            heldout = [s for s, f in zip(corpus, folds) if f == 0]
+            self.metrics = {**self.metrics, **mlm.calibrate(self.model.cpu(), heldout, cfg, stride=pll_stride)}
+            self.model = self.model.to(device)
         mu_nat = self.metrics["natural_pll_per_residue_mean"]
         mu_rand = self.metrics["random_pll_per_residue_mean"]
         if not mu_nat > mu_rand:
@@ -99,7 +106,7 @@ class PLLScorer:
         self.misses += len(missing)
         if missing:
             idx = torch.tensor(missing, device=actions.device)
-            pll = mlm.pseudo_log_likelihood(self.model, actions[idx], lengths[idx], self.max_rows)  # [M]
+            pll = mlm.pseudo_log_likelihood(self.model, actions[idx], lengths[idx], self.max_rows, self.pll_stride)  # [M]
             values = (pll / lengths[idx].clamp(min=1)).tolist()
             if len(self._cache) + len(missing) > self.max_cache:
                 self._cache.clear()
@@ -115,6 +122,8 @@ class PLLScorer:
         return {
             **self.source,
             "transform": "sigmoid((PLL/L - m)/s), m=(mu_nat+mu_rand)/2, s=(mu_nat-mu_rand)/4",
+            "pll": "exact (one masked copy per residue)" if self.pll_stride is None
+            else f"strided approximation: {self.pll_stride} masked copies per sequence",
             "centre_m": self.centre,
             "scale_s": self.scale,
             "heldout_pll_per_residue": self.metrics.get("heldout_pll_per_residue"),
@@ -125,11 +134,13 @@ class PLLScorer:
 _SCORERS: dict[tuple[Any, ...], PLLScorer] = {}
 
 
-def shared_scorer(device: torch.device, checkpoint: str | None = None, **mlm_config: Any) -> PLLScorer:
-    """One :class:`PLLScorer` per (device, checkpoint, config) per process (B and C share its cache)."""
-    key = (str(device), checkpoint or os.environ.get(CHECKPOINT_ENV) or None, tuple(sorted(mlm_config.items())))
+def shared_scorer(device: torch.device, checkpoint: str | None = None, pll_stride: int | None = None,
+                  **mlm_config: Any) -> PLLScorer:  # fmt: skip
+    """One :class:`PLLScorer` per (device, checkpoint, stride, config) per process (B and C share its cache)."""
+    key = (str(device), checkpoint or os.environ.get(CHECKPOINT_ENV) or None, pll_stride,
+           tuple(sorted(mlm_config.items())))  # fmt: skip
     if key not in _SCORERS:
-        _SCORERS[key] = PLLScorer(device, checkpoint, **mlm_config)
+        _SCORERS[key] = PLLScorer(device, checkpoint, pll_stride=pll_stride, **mlm_config)
     return _SCORERS[key]
 
 
@@ -140,9 +151,9 @@ class ESM2PLLReward(Reward):
     name = "esm2pll"
 
     def __init__(self, env: PeptideEnv, device: torch.device, checkpoint: str | None = None,
-                 **mlm_config: Any) -> None:  # fmt: skip
+                 pll_stride: int | None = None, **mlm_config: Any) -> None:  # fmt: skip
         super().__init__(env, device)
-        self.scorer = shared_scorer(device, checkpoint, **mlm_config)
+        self.scorer = shared_scorer(device, checkpoint, pll_stride, **mlm_config)
 
     def score_tokens(self, actions: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         if bool(((actions < 0) | (actions >= self.env.vocab_size)).masked_select(

@@ -41,12 +41,12 @@ class ImprovedReward(Reward):
 
     def __init__(self, env: PeptideEnv, device: torch.device, checkpoint: str | None = None,
                  classifier_config: dict[str, Any] | None = None, mlm_config: dict[str, Any] | None = None,
-                 gates: dict[str, float] | None = None) -> None:  # fmt: skip
+                 gates: dict[str, float] | None = None, pll_stride: int | None = None) -> None:  # fmt: skip
         super().__init__(env, device)
         self.cfg = classifier.ClassifierConfig(**(classifier_config or {}))
         model, self.clf_metrics = classifier.load_or_train(self.cfg)
         self.classifier = model.to(device).eval()
-        self.scorer = shared_scorer(device, checkpoint, **(mlm_config or {}))
+        self.scorer = shared_scorer(device, checkpoint, pll_stride, **(mlm_config or {}))
         self.gates = SanityGates(**(gates or {}))
 
     def components(self, actions: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:

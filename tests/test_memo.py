@@ -1,0 +1,261 @@
+"""The memo report's table builders, fidelity checks and figures on synthetic run folders
+(no training): explosions, a run without one, a collapse, an incomplete run, missing runs,
+several seeds, and an empty outputs folder."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gfn_lib import memo, study
+from gfn_lib.trainer import METRIC_COLUMNS
+
+PROFILE = "cpu"  # step_scale 0.25: memo step 6000 -> 1500; runs of 2500 steps
+N = 2500
+
+
+def curves(explode_at: int | None = 1600, *, reward_jump: bool = True, collapse: bool = False,
+           seed: int = 0, n: int = N, length_after: float = 29.0) -> pd.DataFrame:
+    """A reward-C-like run: short sequences, small decreasing loss, then (optionally) at
+    ``explode_at`` a reward jump, sequences lengthening and the loss rising ~50x."""
+    rng = np.random.default_rng(seed)
+    step = np.arange(1, n + 1)
+    after = (step >= explode_at) if explode_at else np.zeros(n, bool)
+    loss = np.where(after, 1500.0, 40.0 - 15.0 * step / n) * rng.lognormal(0, 0.1, n)
+    reward = np.where(after & reward_jump, 0.8, 0.06) + rng.normal(0, 0.01, n)
+    length = np.where(after, length_after, 10.5) + rng.normal(0, 0.2, n)
+    per_action = np.where(after, -2.1, -1.9) + rng.normal(0, 0.01, n)
+    actions = length + 1
+    df = pd.DataFrame({c: 0.0 for c in METRIC_COLUMNS}, index=range(n))
+    df["step"] = step
+    df["loss"] = df["total_loss"] = loss
+    df["mean_length"], df["mean_actions"], df["log_pf_per_action"] = length, actions, per_action
+    df["mean_log_pf"] = actions * per_action
+    df["mean_reward"] = reward
+    df["mean_target_log_reward"] = df["mean_log_reward"] = np.log(np.clip(reward, 1e-3, 1))
+    df["log_z"] = 3e-4 * step
+    df["residual_mean"] = df["log_z"] + df["mean_log_pf"] - df["mean_target_log_reward"]
+    df["unique_frac"] = 1 / 64 if collapse else 1.0
+    return df
+
+
+def write_run(root, run: str, seed: int, df: pd.DataFrame | None, *, finished: bool = True,
+              meta: dict | None = None, torn: bool = False) -> None:
+    spec = study.load_run(run) if (study.PARAMS_DIR / f"{run}.yaml").exists() else None
+    prof = study.load_profile(PROFILE)
+    folder = study.run_dir(PROFILE, run, seed, root)
+    folder.mkdir(parents=True)
+    cfg = (study.resolve_config(spec, prof, seed) if spec else
+           study.resolve_config(study.spec_from_mapping({"run": run}, "test"), prof, seed)).model_dump()
+    record = {"run": run, "meta": meta or (spec.meta if spec else {"run": run}), "fields": {},
+              "profile": PROFILE, "step_scale": prof.step_scale, "seed": seed, "config": cfg,
+              "started": "2026-11-24T10:00:00"}
+    (folder / "run.json").write_text(json.dumps(record))
+    if df is not None:
+        text = df.to_csv(index=False)
+        (folder / "metrics.csv").write_text(text + ("1234,5" if torn else ""))
+    if finished:
+        study.mark_finished(folder, {})
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    root = tmp_path_factory.mktemp("outputs")
+    write_run(root, memo.EXAMPLE_RUN, 0, curves(1600, seed=0))
+    write_run(root, memo.EXAMPLE_RUN, 1, curves(1700, seed=1))
+    write_run(root, "ablation-log-z-lr-0.1", 0, curves(None))
+    write_run(root, "gflownet-reward-B-esm2pll-10k", 0, curves(None, collapse=True))
+    write_run(root, "gflownet-baseline-10k", 0, curves(1200, reward_jump=False))
+    write_run(root, "ablation-lr-1e-3", 0, curves(800))
+    # incomplete: half the steps, torn last line, no FINISHED
+    write_run(root, "phase3b-entropy-0.00-10k", 0, curves(1000).iloc[:1200], finished=False, torn=True)
+    # a sensitivity run that exists only as a folder (its group comes from run.json)
+    write_run(root, "sens-length-penalty", 0, curves(1500, seed=3),
+              meta={"run": "sens-length-penalty", "group": "sensitivity", "description": "β=3"})
+    write_run(root, "sens-length-penalty", 1, curves(None, seed=4),
+              meta={"run": "sens-length-penalty", "group": "sensitivity", "description": "β=3"})
+    return memo.load_study(PROFILE, root)
+
+
+def test_load_study_statuses_and_seeds(synthetic):
+    st = synthetic
+    assert st.step_scale == 0.25 and st.to_run_step(6000) == 1500
+    rc = st.get(memo.EXAMPLE_RUN)
+    assert [s.seed for s in rc.seeds] == [0, 1] and rc.status_text == "finished ×2"
+    inc = st.get("phase3b-entropy-0.00-10k")
+    assert inc.status_text == "incomplete" and inc.with_data and not inc.finished
+    assert len(inc.with_data[0].metrics) == 1200  # torn line dropped, no crash
+    assert st.get("ablation-8-layers").status_text == "missing"
+    assert st.get("sens-length-penalty").group == "sensitivity"
+    assert list(st.runs)[:2] == ["gflownet-baseline-10k", memo.EXAMPLE_RUN]  # memo order
+
+
+def test_example_table_reads_our_runs_beside_the_memo(synthetic):
+    t = memo.example_table(synthetic)
+    assert list(t["Our step"]) == [1250, 1500, 1750, 2000]
+    assert list(t["Loss (memo)"]) == ["32", "21", "1327", "2362"]
+    # seeds explode at 1600 and 1700: by step 1750 both have; median [min-max] over 2 seeds
+    assert "[" in t.loc[3, "Loss"] and float(t.loc[3, "Loss"].split()[0]) > 1000
+    assert t.loc[3, "mean_reward"].startswith("0.8")
+    assert "high-reward mode" in t.loc[2, "What's Happening"] or "exploding" in t.loc[2, "What's Happening"]
+    assert "lengthening" in " ".join(t["What's Happening"])
+
+
+def test_explosion_and_trigger_table(synthetic):
+    t = memo.explosion_table(synthetic).set_index("Run")
+    rc = t.loc["reward-C-improved"]
+    lo, hi = (int(x) for x in rc["Explosion Step"].split("[")[1].rstrip("]").replace(",", "").split(" … "))
+    assert 1590 <= lo <= 1620 and 1690 <= hi <= 1720
+    assert "reward jumps" in rc["Trigger"] and "2/2 seeds" in rc["Trigger"]
+    assert rc["Explosion Step (memo)"] == "~6000-7000"
+    assert t.loc["reward-B-esm2pll", "Trigger"].startswith("Collapsed immediately")
+    assert "flat" in t.loc["baseline", "Trigger"]
+    assert t.loc["reward-A-trained", "Status"] == "missing" and t.loc["reward-A-trained", "Trigger"] == "no data yet"
+    assert t.loc["phase3b-entropy-0.00", "Status"] == "incomplete"
+
+
+def test_config_budget_and_analyzed_runs(synthetic):
+    cfg = memo.config_table(synthetic).set_index("Parameter")
+    assert cfg.loc["Policy size", "Value (cpu profile)"] == "2 layers, 64 dim, 4 heads"
+    assert cfg.loc["Warmup steps", "Value (cpu profile)"] == "250"
+    b = memo.budget_table(synthetic)
+    memo_row = b.iloc[0]
+    assert memo_row["Total sequences sampled"] == "384,000" and memo_row["Cumulative LR × steps (memo's rough)"] == "1.5"
+    assert b["Where"].str.contains("at its explosion").any()
+    a = memo.analyzed_runs_table(synthetic).set_index("ID")
+    assert a.loc["zcb95gyl", "Source"] == "run.json" and a.loc["6qsqq6wz", "Source"].startswith("params")
+    assert a.loc["zv30wmny", "State"] == "running" and a.loc["zv30wmny", "Our state"] == "incomplete"
+
+
+def test_timing_evidence_factors_and_log_z(synthetic):
+    t = memo.timing_table(synthetic).set_index("Our run")
+    assert t.loc["ablation-lr-1e-3", "Observed"] == "earlier"
+    assert t.loc["ablation-lr-1e-3", "Verdict"] == "consistent"
+    assert t.loc["ablation-log-z-lr-0.1", "Verdict"] == "supports the memo's mechanism"
+    assert t.loc["phase3b-entropy-0.00", "Verdict"] == "inconclusive"  # incomplete: not used
+    assert t.loc["ablation-8-layers", "Observed"] == "no data"
+    ev = memo.evidence_table(synthetic)
+    assert ev["Why different? (ours, from the data)"].str.len().gt(0).all()
+    f = memo.factors_table(synthetic).set_index("Factor")
+    assert "earlier" in f.loc["Learning rate", "Our runs (our steps)"]
+    z = memo.log_z_fix_table(synthetic).set_index("Run")
+    assert z.loc["ablation-log-z-lr-0.1", "Verdict"] == "explosion removed"
+    assert z.loc["ablation-logvar", "Verdict"] == "not run yet"
+    imp = memo.implied_log_z_table(synthetic)
+    assert imp["Implied log_Z (memo's table)"].tolist() == ["12.1", "13.3", "14.6", "15.6"]
+
+
+def test_log_pf_decomposition_and_claims(synthetic):
+    d = memo.log_pf_decomposition_table(synthetic).set_index("Run")
+    assert "driven by length" in d.loc["reward-C-improved", "Across our explosion"]
+    c = memo.claims_table(synthetic).set_index("Memo claim")
+    verdict = {k.split(" ")[0] + k[-12:]: v for k, v in c["Verdict"].items()}
+    assert set(c["Verdict"]) <= {"supported", "refuted", "inconclusive"}
+    row = c.loc[[k for k in c.index if k.startswith("log_pf drops")][0]]
+    assert row["Verdict"] == "refuted" and "length" in row["What our runs show"]
+    row = c.loc[[k for k in c.index if k.startswith("log_Z can't")][0]]
+    assert row["Verdict"] == "supported"
+    row = c.loc[[k for k in c.index if k.startswith("reward-B")][0]]
+    assert row["Verdict"] == "supported"
+    row = c.loc[[k for k in c.index if k.startswith("All runs")][0]]
+    assert row["Verdict"] == "refuted"  # baseline explodes at 1200 (memo 4800), reward-B never
+    assert verdict
+    assert "refuted" in memo.claims_sentence(synthetic)
+    assert "length" in memo.decomposition_sentence(synthetic)
+
+
+def test_fidelity_checks_on_synthetic_curves():
+    cfg = {"warmup_steps": 250, "min_len": 10, "max_len": 30}
+    good = memo.check_short_first_phase(curves(1600), cfg, 0.25)
+    assert good.passed is True and "decreasing" in good.detail
+    long_ = memo.check_short_first_phase(curves(1600).assign(mean_length=29.0), cfg, 0.25)
+    assert long_.passed is False and "> 15" in long_.detail
+    rising = curves(None).assign(loss=np.linspace(20, 90, N))
+    assert memo.check_short_first_phase(rising, cfg, 0.25).passed is False
+    assert memo.check_short_first_phase(pd.DataFrame(), cfg, 0.25).passed is None
+    assert memo.check_explosion_after_reward_jump(curves(1600)).passed is True
+    flat = memo.check_explosion_after_reward_jump(curves(1600, reward_jump=False))
+    assert flat.passed is False and "explosion at step" in flat.detail
+    assert memo.check_explosion_after_reward_jump(curves(None)).passed is False
+    assert memo.check_timing_near_memo(1500, 0.25).passed is True
+    assert memo.check_timing_near_memo(1800, 0.25).passed is False  # memo 7200 > 7000
+    assert memo.check_timing_near_memo(None, 0.25).passed is False
+
+
+def test_sensitivity_and_assumptions_tables(synthetic):
+    s = memo.sensitivity_table(synthetic)
+    assert list(s["Run"]) == ["sens-length-penalty"]
+    row = s.iloc[0]
+    assert row["(b) explosion follows a reward jump"].startswith("partly (1/2 seeds)")
+    assert row["(c) timing near memo step 6000"].startswith("partly")
+    assert "None of the 1" in memo.sensitivity_sentence(synthetic)
+    a = memo.assumptions_table(synthetic)
+    assert list(a.columns) == ["Run", "Field", "Value", "Reason"]
+    g = synthetic.get("gflownet-baseline-10k")
+    g.meta = {**g.meta, "assumptions": {"reward_exponent": "not stated in the memo"}}
+    g.fields = {**g.fields, "reward_exponent": 3.0}
+    try:
+        a = memo.assumptions_table(synthetic)
+        assert a.iloc[0].to_dict() == {"Run": "baseline", "Field": "reward_exponent", "Value": 3.0,
+                                       "Reason": "not stated in the memo"}
+    finally:
+        g.meta = {k: v for k, v in g.meta.items() if k != "assumptions"}
+
+
+def test_helpers_spread_timing_and_episodes():
+    assert memo.spread([1.0]) == "1" and memo.spread([]) == "—"
+    assert memo.spread([1, 2, 4], ".3g") == "2 [1 … 4]"
+    assert memo.spread([-2.01, -1.99], ".1f") == "-2.0"  # prints alike: one value
+    assert memo.step_spread([None, None]) == "never (2/2 seeds)"
+    assert memo.step_spread([1000, None], "int") == "1,000; never in 1/2 seeds"
+    assert memo._timing_word([1000], [500], 2500) == "earlier"
+    assert memo._timing_word([1000], [1050], 2500) == "same"
+    assert memo._timing_word([1000, 1400], [1200, 1300], 2500) == "same"
+    assert memo._timing_word([1000], [None], 2500) == "removed (no explosion)"
+    assert memo.prediction_verdict("later", "removed (no explosion)") == "consistent (beyond the run's end)"
+    assert memo.prediction_verdict("earlier", "later") == "contradicted"
+    twice = curves(600)
+    twice.loc[twice.step >= 1200, "loss"] = 20.0
+    twice.loc[twice.step >= 1900, "loss"] = 2000.0
+    assert memo.count_explosions(twice) == (2, False)
+    assert memo.count_explosions(curves(1600)) == (1, True)
+
+
+def test_empty_outputs_render_every_table_and_figure(tmp_path):
+    st = memo.load_study(PROFILE, tmp_path)
+    assert st.n_with_data == 0 and "No run has metrics yet" in memo.status_sentence(st)
+    for build in (memo.example_table, memo.explosion_table, memo.config_table, memo.budget_table,
+                  memo.evidence_table, memo.factors_table, memo.timing_table,
+                  memo.analyzed_runs_table, memo.log_pf_decomposition_table,
+                  memo.implied_log_z_table, memo.log_z_fix_table, memo.claims_table,
+                  memo.assumptions_table, memo.sensitivity_table, memo.runs_overview):
+        table = build(st)
+        assert isinstance(table, pd.DataFrame)
+        memo.styled(table).to_html()
+    assert set(memo.claims_table(st)["Verdict"]) == {"inconclusive"}
+    assert memo.example_table(st)["Loss"].eq("—").all()
+    figs = memo.make_figures(st)
+    for name in figs:
+        assert (st.figures_dir / f"{name}.png").stat().st_size > 0
+        assert (st.figures_dir / f"{name}.svg").stat().st_size > 0
+
+
+def test_figures_written_for_synthetic_runs(synthetic, tmp_path):
+    import matplotlib.pyplot as plt
+
+    figs = memo.make_figures(synthetic)
+    try:
+        assert set(figs) == {"loss_explosions", "metrics_documented", "metrics_ablations",
+                             "tb_residual", "log_pf_decomposition"}
+        ax = figs["loss_explosions"].axes[0]
+        assert ax.get_yscale() == "log" and ax.get_title() and ax.get_ylabel()
+        assert ax.get_legend() is not None
+        for name in figs:
+            png = synthetic.figures_dir / f"{name}.png"
+            assert png.read_bytes()[:4] == b"\x89PNG"
+            assert (synthetic.figures_dir / f"{name}.svg").read_text().lstrip().startswith("<?xml")
+    finally:
+        plt.close("all")
