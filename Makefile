@@ -17,13 +17,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
-## make study: run the main job (default profile: full on a GPU, cpu otherwise)
+## make study: the six documented runs + the report (profile: full with CUDA, cpu without; PROFILE=smoke|cpu|full)
 study: $(STAMP)
-	$(VENV)/bin/gfn-study train --out outputs/default $(if $(PROFILE),--set $(PROFILE))
+	$(VENV)/bin/gfn-study sweep $(if $(PROFILE),--profile $(PROFILE))
+	$(VENV)/bin/gfn-study report $(if $(PROFILE),--profile $(PROFILE))
 
-## make test: every test (unit, convergence, resume-after-kill, notebooks via nbmake)
+## make test: every test (unit, convergence, resume-after-kill, CLI, sweep, pipeline) + the notebooks via nbmake (smoke)
 test: $(STAMP)
-	$(PY) -m pytest
+	GFN_OUTPUTS=$$(mktemp -d) GFN_PROFILE=smoke WANDB_MODE=disabled OMP_NUM_THREADS=1 $(PY) -m pytest tests notebooks/train.ipynb notebooks/memo.ipynb --nbmake
 
 ## make bench: ms/step at the memo configuration on this machine's device
 bench: $(STAMP)

@@ -57,6 +57,7 @@ from gfn_lib.analysis import (
     summary_table,
 )
 from gfn_lib.config import ConfigError, TrainConfig
+from gfn_lib.storage import read_metrics
 
 MEMO_STEPS = (5000, 6000, 7000, 8000)
 """Rows of the memo's "Example: reward-C-improved Run" table (memo steps)."""
@@ -126,29 +127,6 @@ phase3b-entropy-0.00 run tests (it is reward C with entropy 0.0)."""
 # ---------------------------------------------------------------------------
 # 1. Loading
 # ---------------------------------------------------------------------------
-
-
-def read_metrics(path: Path) -> pd.DataFrame:
-    """``metrics.csv`` as numbers; an unterminated last line (being written, or torn by a kill)
-    and rows without a step or loss are dropped; empty frame if absent or unreadable."""
-    import io
-
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError):
-        return pd.DataFrame()
-    if text and not text.endswith("\n"):  # a line being written (or torn by a kill): drop it
-        text = text[: text.rfind("\n") + 1]
-    try:
-        df = pd.read_csv(io.StringIO(text), on_bad_lines="skip")
-    except (pd.errors.EmptyDataError, pd.errors.ParserError):
-        return pd.DataFrame()
-    if "step" not in df.columns:
-        return pd.DataFrame()
-    df = df.apply(pd.to_numeric, errors="coerce")
-    keep = df["step"].notna() & (df["loss"].notna() if "loss" in df.columns else True)
-    df = df[keep].sort_values("step", kind="stable")
-    return df.drop_duplicates("step", keep="last").reset_index(drop=True)
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 
 
@@ -118,3 +119,24 @@ def read_csv_rows(path: str | Path) -> Iterable[dict[str, Any]]:
     with open(path) as fh:
         header = fh.readline().strip().split(",")
     return CsvLog(path, header).read_rows()
+
+
+def read_metrics(path: Path) -> pd.DataFrame:
+    """``metrics.csv`` as numbers; an unterminated last line (being written, or torn by a kill)
+    and rows without a step or loss are dropped; empty frame if absent or unreadable."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return pd.DataFrame()
+    if text and not text.endswith("\n"):  # a line being written (or torn by a kill): drop it
+        text = text[: text.rfind("\n") + 1]
+    try:
+        df = pd.read_csv(io.StringIO(text), on_bad_lines="skip")
+    except (pd.errors.EmptyDataError, pd.errors.ParserError):
+        return pd.DataFrame()
+    if "step" not in df.columns:
+        return pd.DataFrame()
+    df = df.apply(pd.to_numeric, errors="coerce")
+    keep = df["step"].notna() & (df["loss"].notna() if "loss" in df.columns else True)
+    df = df[keep].sort_values("step", kind="stable")
+    return df.drop_duplicates("step", keep="last").reset_index(drop=True)

@@ -220,21 +220,18 @@ def run_status(folder: Path) -> str:
 
 def run_summary(folder: Path) -> dict[str, Any]:
     """Key figures of a run folder for ``gfn-study list`` and the report."""
-    import pandas as pd
-
     from gfn_lib.analysis import detect_explosion
+    from gfn_lib.storage import read_metrics
 
     out: dict[str, Any] = {"status": run_status(folder)}
-    metrics = folder / "metrics.csv"
-    if metrics.exists():
-        df = pd.read_csv(metrics, on_bad_lines="skip")
-        if len(df):
-            last = df.iloc[-1]
-            out.update(
-                steps=int(last.step), final_loss=float(last.loss), max_loss=float(df.loss.max()),
-                final_reward=float(last.mean_reward), final_log_z=float(last.log_z),
-                explosion_step=detect_explosion(df).step,
-            )  # fmt: skip
+    df = read_metrics(folder / "metrics.csv")
+    if len(df):
+        last = df.iloc[-1]
+        out.update(
+            steps=int(last.step), final_loss=float(last.loss), max_loss=float(df.loss.max()),
+            final_reward=float(last.mean_reward), final_log_z=float(last.log_z),
+            explosion_step=detect_explosion(df).step,
+        )  # fmt: skip
     return out
 
 

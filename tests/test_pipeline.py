@@ -1,0 +1,38 @@
+"""End to end on the smoke profile: the six documented runs through papermill, then the
+report (memo notebook -> HTML with code hidden), as `make study PROFILE=smoke` does."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from gfn_lib import study
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_smoke_study_and_report(tmp_path):
+    env = {**os.environ, "GFN_OUTPUTS": str(tmp_path), "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
+    run = subprocess.run(
+        [sys.executable, "-m", "gfn_lib.cli", "run", "--profile", "smoke", "--wandb", "disabled"],
+        env=env, cwd=REPO, capture_output=True, text=True,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    for spec in study.list_runs("documented"):
+        assert study.run_status(study.run_dir("smoke", spec.name, 0, tmp_path)) == "finished", spec.name
+
+    report = subprocess.run(
+        [sys.executable, "-m", "gfn_lib.cli", "report", "--profile", "smoke"], env=env, cwd=REPO,
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert report.returncode == 0, report.stdout + report.stderr
+    html = (tmp_path / "smoke" / "memo.html").read_text()
+    for heading in ("Example: reward-C-improved", "Explosion Timing", "Training Configuration", "Analyzed Runs",
+                    "Claims vs evidence", "What Would Change the Timing"):  # fmt: skip
+        assert heading.lower() in html.lower(), heading
+    assert "zcb95gyl" in html and "8rflp7l6" in html  # run records made it into the tables
+    assert "def " not in html and "import " not in html  # code hidden
+    figures = {p.name for p in (tmp_path / "smoke" / "figures").iterdir()}
+    assert {"loss_explosions.png", "loss_explosions.svg"} <= figures
