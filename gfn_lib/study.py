@@ -405,8 +405,13 @@ def plan(names: Iterable[str | Path], profile: str | None, seeds: int = 1, **tas
 def execute(task: Task, progress_bar: bool = False) -> TaskResult:
     """Run one task through ``notebooks/train.ipynb`` with papermill (skip if finished,
     resume if incomplete). A failure keeps the executed notebook and writes ``FAILED``."""
+    import logging
+
     import papermill as pm
 
+    # papermill warns about parameters the notebook's parameters cell does not name; the
+    # notebook validates every parameter itself (unknown ones are an error naming them)
+    logging.getLogger("papermill").setLevel(logging.ERROR)
     folder, t0 = task.folder, time.time()
     status = run_status(folder)
     if status == "running":

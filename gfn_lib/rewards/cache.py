@@ -9,6 +9,8 @@ is rebuilt by the caller.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import inspect
 import json
@@ -16,6 +18,7 @@ import os
 import tempfile
 from pathlib import Path
 from types import ModuleType
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -71,3 +74,41 @@ def save_entry(key: str, obj: dict[str, Any]) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+@contextlib.contextmanager
+def locked(key: str) -> Iterator[None]:
+    """Exclusive cross-process lock for building ``key`` (parallel runs on a cold cache train once)."""
+    with open(cache_dir() / f".{key}.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def load_or_build_model(
+    key: str, make: Callable[[], torch.nn.Module], train: Callable[[], tuple[torch.nn.Module, dict[str, Any]]],
+    config: dict[str, Any],
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The cached model under ``key`` (``make()`` + stored weights), or ``train()`` it under the
+    lock and store it. Returns ``(model in eval mode, metrics with "cache": hit|miss and the key)``."""
+
+    def cached() -> tuple[torch.nn.Module, dict[str, Any]] | None:
+        entry = load_entry(key)
+        if entry is None:
+            return None
+        model = make()
+        model.load_state_dict(entry["state_dict"])
+        return model.eval(), {**entry["metrics"], "cache": "hit", "cache_key": key}
+
+    hit = cached()
+    if hit is not None:
+        return hit
+    with locked(key):
+        hit = cached()  # another process may have built it while we waited for the lock
+        if hit is not None:
+            return hit
+        model, metrics = train()
+        save_entry(key, {"state_dict": model.state_dict(), "metrics": metrics, "config": config})
+        return model.eval(), {**metrics, "cache": "miss", "cache_key": key}

@@ -192,12 +192,4 @@ def cache_key(cfg: ClassifierConfig) -> str:
 
 def load_or_train(cfg: ClassifierConfig = ClassifierConfig()) -> tuple[AMPClassifier, dict[str, Any]]:
     """The cached model for ``cfg`` (trained and stored on a miss) and its metrics."""
-    key = cache_key(cfg)
-    entry = cache.load_entry(key)
-    if entry is not None:
-        model = AMPClassifier(cfg)
-        model.load_state_dict(entry["state_dict"])
-        return model.eval(), {**entry["metrics"], "cache": "hit", "cache_key": key}
-    model, metrics = train(cfg)
-    cache.save_entry(key, {"state_dict": model.state_dict(), "metrics": metrics, "config": asdict(cfg)})
-    return model, {**metrics, "cache": "miss", "cache_key": key}
+    return cache.load_or_build_model(cache_key(cfg), lambda: AMPClassifier(cfg), lambda: train(cfg), asdict(cfg))  # type: ignore[return-value]

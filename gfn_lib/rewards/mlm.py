@@ -376,12 +376,4 @@ def cache_key(cfg: MLMConfig) -> str:
 
 def load_or_train(cfg: MLMConfig = MLMConfig()) -> tuple[ESMStyleMLM, dict[str, Any]]:
     """The cached in-project MLM for ``cfg`` (trained and stored on a miss) and its metrics."""
-    key = cache_key(cfg)
-    entry = cache.load_entry(key)
-    if entry is not None:
-        model = ESMStyleMLM(cfg)
-        model.load_state_dict(entry["state_dict"])
-        return model.eval(), {**entry["metrics"], "cache": "hit", "cache_key": key}
-    model, metrics = train(cfg)
-    cache.save_entry(key, {"state_dict": model.state_dict(), "metrics": metrics, "config": asdict(cfg)})
-    return model, {**metrics, "cache": "miss", "cache_key": key}
+    return cache.load_or_build_model(cache_key(cfg), lambda: ESMStyleMLM(cfg), lambda: train(cfg), asdict(cfg))  # type: ignore[return-value]
