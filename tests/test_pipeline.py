@@ -29,8 +29,8 @@ def test_smoke_study_and_report(tmp_path):
     )  # fmt: skip
     assert report.returncode == 0, report.stdout + report.stderr
     html = (tmp_path / "smoke" / "memo.html").read_text()
-    for heading in ("Example: reward-C-improved", "Explosion Timing", "Training Configuration", "Analyzed Runs",
-                    "Claims vs evidence", "What Would Change the Timing"):  # fmt: skip
+    for heading in ("Example: <code>reward-C-improved</code> run", "Explosion timing", "Training configuration",
+                    "Analyzed runs", "Claims vs evidence", "What would change the timing"):  # fmt: skip
         assert heading.lower() in html.lower(), heading
     assert "zcb95gyl" in html and "8rflp7l6" in html  # run records made it into the tables
     assert "def " not in html and "import " not in html  # code hidden
