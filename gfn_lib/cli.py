@@ -14,6 +14,7 @@ line on stderr naming the file and field, exit code 2, and nothing under ``outpu
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -69,8 +70,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from gfn_lib.sweep import run_sweep
-
-    import os
 
     workers = args.workers or max(1, min(os.cpu_count() or 1, 8))
     threads = args.threads or max(1, (os.cpu_count() or 1) // workers)

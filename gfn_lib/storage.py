@@ -13,7 +13,6 @@ import csv
 import io
 import os
 import tempfile
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -109,16 +108,6 @@ class CsvLog:
         writer.writeheader()
         writer.writerows({k: (repr(v) if isinstance(v, float) else v) for k, v in r.items()} for r in rows)
         atomic_write_text(self.path, out.getvalue())
-
-
-def read_csv_rows(path: str | Path) -> Iterable[dict[str, Any]]:
-    """Rows of a :class:`CsvLog` file (header from the file)."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    with open(path) as fh:
-        header = fh.readline().strip().split(",")
-    return CsvLog(path, header).read_rows()
 
 
 def read_metrics(path: Path) -> pd.DataFrame:

@@ -38,17 +38,23 @@ def run_sweep(tasks: list[Task], address: str | None = None, n_workers: int | No
 
     gpus = _gpu_count()
     cluster = None
+    need: dict[str, int] = {}
     if address is None:
         n = n_workers or gpus or max(1, min(os.cpu_count() or 1, len(tasks)))
-        resources = {"GPU": 1} if gpus else None
+        # one run per worker at a time: the scheduler holds the rest until a slot frees
+        # (without it, Dask may queue several long runs on one worker while another idles)
+        need = {"RUN": 1, **({"GPU": 1} if gpus else {})}
         cluster = LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, resources=resources,
+            n_workers=n, threads_per_worker=1, processes=True, resources=need,
             dashboard_address=None, silence_logs=logging.ERROR,
         )  # fmt: skip
     client = Client(cluster or address)
     try:
-        kw = {"resources": {"GPU": 1}} if gpus and address is None else {}
-        futures = [client.submit(_execute_on_worker, t, key=f"{t.spec.name}-{t.profile}-seed{t.seed}", pure=False, **kw) for t in tasks]
+        kw = {"resources": need} if need else {}
+        futures = [
+            client.submit(_execute_on_worker, t, key=f"{t.spec.name}-{t.profile}-seed{t.seed}", pure=False, **kw)
+            for t in tasks
+        ]
         order = {f.key: i for i, f in enumerate(futures)}
         results: list[TaskResult | None] = [None] * len(futures)
         for future in tqdm(as_completed(futures), total=len(futures), desc="sweep", unit="run"):
