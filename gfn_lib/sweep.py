@@ -20,45 +20,56 @@ def _gpu_count() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def _execute_on_worker(task: Task) -> TaskResult:
-    """Runs inside a Dask worker: pin this worker's GPU, then execute the task."""
+def _execute_on_worker(task: Task) -> tuple[TaskResult, str]:
+    """Runs inside a Dask worker: pin this worker's GPU, execute the task, say where it ran."""
     from distributed import get_worker
 
-    gpu = get_worker().state.available_resources.get("GPU")  # declared -> one GPU per worker
-    name = str(get_worker().name)
-    if gpu is not None and name.isdigit() and "CUDA_VISIBLE_DEVICES" not in os.environ:
-        os.environ["CUDA_VISIBLE_DEVICES"] = name
-    return execute(task)
+    worker = get_worker()
+    name = str(worker.name)
+    if _gpu_count() and name.isdigit() and "CUDA_VISIBLE_DEVICES" not in os.environ:
+        os.environ["CUDA_VISIBLE_DEVICES"] = name  # local cluster: worker i <-> GPU i
+    return execute(task), worker.address
 
 
 def run_sweep(tasks: list[Task], address: str | None = None, n_workers: int | None = None) -> list[TaskResult]:
-    """Execute ``tasks`` on a Dask cluster and return their results (in task order)."""
+    """Execute ``tasks`` on a Dask cluster, one run per worker at a time; results in task order.
+
+    Each worker gets its next run as soon as its last one ends (placed explicitly: left to
+    itself the scheduler may queue several hour-long runs behind one worker while another idles).
+    """
     from distributed import Client, LocalCluster, as_completed
     from tqdm import tqdm
 
-    gpus = _gpu_count()
     cluster = None
-    need: dict[str, int] = {}
     if address is None:
-        n = n_workers or gpus or max(1, min(os.cpu_count() or 1, len(tasks)))
-        # one run per worker at a time: the scheduler holds the rest until a slot frees
-        # (without it, Dask may queue several long runs on one worker while another idles)
-        need = {"RUN": 1, **({"GPU": 1} if gpus else {})}
+        n = n_workers or _gpu_count() or max(1, min(os.cpu_count() or 1, len(tasks)))
         cluster = LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, resources=need,
-            dashboard_address=None, silence_logs=logging.ERROR,
-        )  # fmt: skip
+            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+        )
     client = Client(cluster or address)
     try:
-        kw = {"resources": need} if need else {}
-        futures = [
-            client.submit(_execute_on_worker, t, key=f"{t.spec.name}-{t.profile}-seed{t.seed}", pure=False, **kw)
-            for t in tasks
-        ]
-        order = {f.key: i for i, f in enumerate(futures)}
-        results: list[TaskResult | None] = [None] * len(futures)
-        for future in tqdm(as_completed(futures), total=len(futures), desc="sweep", unit="run"):
-            results[order[future.key]] = future.result()
+        workers = list(client.scheduler_info()["workers"])
+        queue = list(enumerate(tasks))
+        index: dict[str, int] = {}
+
+        def submit(worker: str) -> object:
+            i, task = queue.pop(0)
+            future = client.submit(
+                _execute_on_worker, task, key=f"{task.spec.name}-{task.profile}-seed{task.seed}", pure=False,
+                workers=[worker], allow_other_workers=False,
+            )  # fmt: skip
+            index[future.key] = i
+            return future
+
+        running = as_completed([submit(w) for w in workers[: len(queue)]])
+        results: list[TaskResult | None] = [None] * len(tasks)
+        with tqdm(total=len(tasks), desc="sweep", unit="run") as bar:
+            for future in running:
+                result, worker = future.result()
+                results[index[future.key]] = result
+                bar.update(1)
+                if queue:
+                    running.add(submit(worker))
         return [r for r in results if r is not None]
     finally:
         client.close()
