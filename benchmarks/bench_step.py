@@ -16,8 +16,8 @@ import statistics
 import time
 
 import torch
-import yaml
 
+from gfn_lib.cli import parse_overrides
 from gfn_lib.config import make_config
 from gfn_lib.trainer import Trainer
 
@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE")
     args = parser.parse_args()
-    overrides = {k: yaml.safe_load(v) for k, v in (p.split("=", 1) for p in args.set)}
+    overrides = parse_overrides(args.set)
     cfg = make_config({"reward": "table", "wandb_mode": "disabled", "warmup_steps": 0, **overrides})
     trainer = Trainer(cfg)
     dev = trainer.device

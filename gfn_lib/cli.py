@@ -23,7 +23,8 @@ import yaml
 from gfn_lib.config import ConfigError
 
 
-def _parse_overrides(pairs: list[str]) -> dict[str, object]:
+def parse_overrides(pairs: list[str]) -> dict[str, object]:
+    """``["field=value", ...]`` -> ``{field: YAML-parsed value}``; a pair without ``=`` is a ConfigError."""
     out: dict[str, object] = {}
     for pair in pairs:
         if "=" not in pair:
@@ -36,7 +37,7 @@ def _parse_overrides(pairs: list[str]) -> dict[str, object]:
 def _tasks(args: argparse.Namespace, **kw: object) -> list:
     from gfn_lib import study
 
-    overrides = _parse_overrides(args.set)
+    overrides = parse_overrides(args.set)
     if args.wandb:
         overrides["wandb_mode"] = args.wandb
     if args.seeds < 1:
@@ -69,12 +70,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from gfn_lib.sweep import run_sweep
+    from gfn_lib.sweep import default_workers, run_sweep
 
-    workers = args.workers or max(1, min(os.cpu_count() or 1, 8))
-    threads = args.threads or max(1, (os.cpu_count() or 1) // workers)
-    tasks = _tasks(args, threads=threads)
-    return _report_results(run_sweep(tasks, address=args.address, n_workers=args.workers))
+    tasks = _tasks(args)
+    workers = args.workers or default_workers(len(tasks))
+    for task in tasks:  # torch threads per run: the cores shared among the workers
+        task.threads = args.threads or max(1, (os.cpu_count() or 1) // workers)
+    return _report_results(run_sweep(tasks, address=args.address, n_workers=workers))
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -110,7 +112,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from gfn_lib.config import load_config
     from gfn_lib.trainer import Trainer
 
-    cfg = load_config(args.config, **_parse_overrides(args.set))
+    cfg = load_config(args.config, **parse_overrides(args.set))
     trainer = Trainer(cfg, Path(args.out))
     df = trainer.train(progress=not args.quiet)
     last = df.iloc[-1]

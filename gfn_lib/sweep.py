@@ -20,6 +20,11 @@ def _gpu_count() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
+def default_workers(n_tasks: int) -> int:
+    """Local cluster size: one worker per GPU, else one per core, never more than the runs."""
+    return _gpu_count() or max(1, min(os.cpu_count() or 1, n_tasks))
+
+
 def _execute_on_worker(task: Task) -> tuple[TaskResult, str]:
     """Runs inside a Dask worker: pin this worker's GPU, execute the task, say where it ran."""
     from distributed import get_worker
@@ -42,7 +47,7 @@ def run_sweep(tasks: list[Task], address: str | None = None, n_workers: int | No
 
     cluster = None
     if address is None:
-        n = n_workers or _gpu_count() or max(1, min(os.cpu_count() or 1, len(tasks)))
+        n = n_workers or default_workers(len(tasks))
         cluster = LocalCluster(
             n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
         )
