@@ -13,11 +13,11 @@ import pytest
 from gfn_lib import memo, study
 from gfn_lib.trainer import METRIC_COLUMNS
 
-PROFILE = "cpu"  # step_scale 0.25: memo step 6000 -> 1500; runs of 2500 steps
-N = 2500
+PROFILE = "cpu"  # step_scale 0.2: memo step 6000 -> 1200; runs of 2000 steps
+N = 2000
 
 
-def curves(explode_at: int | None = 1600, *, reward_jump: bool = True, collapse: bool = False,
+def curves(explode_at: int | None = 1280, *, reward_jump: bool = True, collapse: bool = False,
            seed: int = 0, n: int = N, length_after: float = 29.0) -> pd.DataFrame:
     """A reward-C-like run: short sequences, small decreasing loss, then (optionally) at
     ``explode_at`` a reward jump, sequences lengthening and the loss rising ~50x."""
@@ -64,16 +64,16 @@ def write_run(root, run: str, seed: int, df: pd.DataFrame | None, *, finished: b
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory):
     root = tmp_path_factory.mktemp("outputs")
-    write_run(root, memo.EXAMPLE_RUN, 0, curves(1600, seed=0))
-    write_run(root, memo.EXAMPLE_RUN, 1, curves(1700, seed=1))
+    write_run(root, memo.EXAMPLE_RUN, 0, curves(1280, seed=0))
+    write_run(root, memo.EXAMPLE_RUN, 1, curves(1360, seed=1))
     write_run(root, "ablation-log-z-lr-0.1", 0, curves(None))
     write_run(root, "gflownet-reward-B-esm2pll-10k", 0, curves(None, collapse=True))
-    write_run(root, "gflownet-baseline-10k", 0, curves(1200, reward_jump=False))
-    write_run(root, "ablation-lr-1e-3", 0, curves(800))
+    write_run(root, "gflownet-baseline-10k", 0, curves(960, reward_jump=False))
+    write_run(root, "ablation-lr-1e-3", 0, curves(640))
     # incomplete: half the steps, torn last line, no FINISHED
-    write_run(root, "phase3b-entropy-0.00-10k", 0, curves(1000).iloc[:1200], finished=False, torn=True)
+    write_run(root, "phase3b-entropy-0.00-10k", 0, curves(800).iloc[:960], finished=False, torn=True)
     # a sensitivity run that exists only as a folder (its group comes from run.json)
-    write_run(root, "sens-length-penalty", 0, curves(1500, seed=3),
+    write_run(root, "sens-length-penalty", 0, curves(1200, seed=3),
               meta={"run": "sens-length-penalty", "group": "sensitivity", "description": "β=3"})
     write_run(root, "sens-length-penalty", 1, curves(None, seed=4),
               meta={"run": "sens-length-penalty", "group": "sensitivity", "description": "β=3"})
@@ -82,12 +82,12 @@ def synthetic(tmp_path_factory):
 
 def test_load_study_statuses_and_seeds(synthetic):
     st = synthetic
-    assert st.step_scale == 0.25 and st.to_run_step(6000) == 1500
+    assert st.step_scale == 0.2 and st.to_run_step(6000) == 1200
     rc = st.get(memo.EXAMPLE_RUN)
     assert [s.seed for s in rc.seeds] == [0, 1] and rc.status_text == "finished ×2"
     inc = st.get("phase3b-entropy-0.00-10k")
     assert inc.status_text == "incomplete" and inc.with_data and not inc.finished
-    assert len(inc.with_data[0].metrics) == 1200  # torn line dropped, no crash
+    assert len(inc.with_data[0].metrics) == 960  # torn line dropped, no crash
     assert st.get("ablation-8-layers").status_text == "missing"
     assert st.get("sens-length-penalty").group == "sensitivity"
     assert list(st.runs)[:2] == ["gflownet-baseline-10k", memo.EXAMPLE_RUN]  # memo order
@@ -95,9 +95,9 @@ def test_load_study_statuses_and_seeds(synthetic):
 
 def test_example_table_reads_our_runs_beside_the_memo(synthetic):
     t = memo.example_table(synthetic)
-    assert list(t["Our step"]) == [1250, 1500, 1750, 2000]
+    assert list(t["Our step"]) == [1000, 1200, 1400, 1600]
     assert list(t["Loss (memo)"]) == ["32", "21", "1327", "2362"]
-    # seeds explode at 1600 and 1700: by step 1750 both have; median [min-max] over 2 seeds
+    # seeds explode at 1280 and 1360: by step 1600 both have; median [min-max] over 2 seeds
     assert "[" in t.loc[3, "Loss"] and float(t.loc[3, "Loss"].split()[0]) > 1000
     assert t.loc[3, "mean_reward"].startswith("0.8")
     assert "high-reward mode" in t.loc[2, "What's Happening"] or "exploding" in t.loc[2, "What's Happening"]
@@ -108,7 +108,7 @@ def test_explosion_and_trigger_table(synthetic):
     t = memo.explosion_table(synthetic).set_index("Run")
     rc = t.loc["reward-C-improved"]
     lo, hi = (int(x) for x in rc["Explosion Step"].split("[")[1].rstrip("]").replace(",", "").split(" … "))
-    assert 1590 <= lo <= 1620 and 1690 <= hi <= 1720
+    assert 1270 <= lo <= 1300 and 1350 <= hi <= 1380
     assert "reward jumps" in rc["Trigger"] and "2/2 seeds" in rc["Trigger"]
     assert rc["Explosion Step (memo)"] == "~6000-7000"
     assert t.loc["reward-B-esm2pll", "Trigger"].startswith("Collapsed immediately")
@@ -120,7 +120,7 @@ def test_explosion_and_trigger_table(synthetic):
 def test_config_budget_and_analyzed_runs(synthetic):
     cfg = memo.config_table(synthetic).set_index("Parameter")
     assert cfg.loc["Policy size", "Value (cpu profile)"] == "2 layers, 64 dim, 4 heads"
-    assert cfg.loc["Warmup steps", "Value (cpu profile)"] == "250"
+    assert cfg.loc["Warmup steps", "Value (cpu profile)"] == "200"
     b = memo.budget_table(synthetic)
     memo_row = b.iloc[0]
     assert memo_row["Total sequences sampled"] == "384,000" and memo_row["Cumulative LR × steps (memo's rough)"] == "1.5"
@@ -161,7 +161,7 @@ def test_log_pf_decomposition_and_claims(synthetic):
     row = c.loc[[k for k in c.index if k.startswith("reward-B")][0]]
     assert row["Verdict"] == "supported"
     row = c.loc[[k for k in c.index if k.startswith("All runs")][0]]
-    assert row["Verdict"] == "refuted"  # baseline explodes at 1200 (memo 4800), reward-B never
+    assert row["Verdict"] == "refuted"  # baseline explodes at 960 (memo 4800), reward-B never
     assert verdict
     assert "refuted" in memo.claims_sentence(synthetic)
     assert "length" in memo.decomposition_sentence(synthetic)

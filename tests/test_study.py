@@ -93,8 +93,8 @@ def test_ablations_cover_the_memo_table_and_the_mechanism_checks():
 def test_profiles_are_overlays_that_keep_each_runs_difference():
     cpu, smoke, full = (study.load_profile(p) for p in ("cpu", "smoke", "full"))
     base = study.resolve_config(study.load_run("gflownet-baseline-10k"), cpu)
-    assert (base.n_steps, base.warmup_steps, base.n_layers, base.d_model, base.n_heads) == (2500, 250, 2, 64, 4)
-    assert cpu.step_scale == 0.25 and full.step_scale == 1.0
+    assert (base.n_steps, base.warmup_steps, base.n_layers, base.d_model, base.n_heads) == (2000, 200, 2, 64, 4)
+    assert cpu.step_scale == 0.2 and full.step_scale == 1.0
     deep = study.resolve_config(study.load_run("ablation-8-layers"), cpu)
     assert deep.n_layers == 4  # still twice the profile's baseline depth
     assert study.resolve_config(study.load_run("ablation-lr-1e-3"), cpu).lr == 1e-3

@@ -224,19 +224,23 @@ def pseudo_log_likelihood(model: nn.Module, actions: torch.Tensor, lengths: torc
 
 
 def _strided_pll(model: nn.Module, actions: torch.Tensor, lengths: torch.Tensor, stride: int) -> torch.Tensor:
-    """Approximate PLL with ``stride`` masked copies per sequence (see :func:`pseudo_log_likelihood`)."""
+    """Approximate PLL with ``stride`` masked copies per sequence (see :func:`pseudo_log_likelihood`).
+
+    All copies go through one forward, and the LM head runs only at masked positions
+    (each residue is masked in exactly one copy)."""
     tok = to_mlm_tokens(actions, lengths)  # [B, T]
     b, t = tok.shape
     pos = torch.arange(t, device=tok.device)  # [T]
     residue = (pos >= 1).unsqueeze(0) & (pos.unsqueeze(0) <= lengths.unsqueeze(1))  # [B, T]
+    phase = torch.arange(stride, device=tok.device).view(stride, 1, 1)  # [S, 1, 1]
+    masked = residue.unsqueeze(0) & ((pos - 1) % stride == phase)  # [S, B, T]
+    copies = torch.where(masked, torch.full_like(tok, MASK), tok.unsqueeze(0))  # [S, B, T]
+    h = model.hidden(copies.view(stride * b, t)).view(stride, b, t, -1)  # [S, B, T, D]
+    logp = model.logits_from_hidden(h[masked])[:, :N_RES].float().log_softmax(-1)  # [N, 20]
+    target = tok.unsqueeze(0).expand_as(masked)[masked]  # [N]
+    row = torch.arange(b, device=tok.device).view(1, b, 1).expand_as(masked)[masked]  # [N]
     out = torch.zeros(b, dtype=torch.float32, device=tok.device)
-    for r in range(stride):
-        masked = residue & ((pos - 1) % stride == r).unsqueeze(0)  # [B, T]
-        copies = torch.where(masked, torch.full_like(tok, MASK), tok)  # [B, T]
-        logp = model.logits_from_hidden(model.hidden(copies))[..., :N_RES].float().log_softmax(-1)  # [B, T, 20]
-        picked = logp.gather(-1, tok.clamp(max=N_RES - 1).unsqueeze(-1)).squeeze(-1)  # [B, T]
-        out += torch.where(masked, picked, torch.zeros_like(picked)).sum(1)
-    return out
+    return out.index_add_(0, row, logp.gather(1, target.unsqueeze(1)).squeeze(1))
 
 
 # ---- training ---------------------------------------------------------------------------
