@@ -191,7 +191,10 @@ def test_sensitivity_and_assumptions_tables(synthetic):
     row = s[s["Run"] == "sens-length-penalty"].iloc[0]
     assert row["(b) explosion follows a reward jump"].startswith("partly (1/2 seeds)")
     assert row["(c) timing near memo step 6000"].startswith("partly")
-    assert "None of the" in memo.sensitivity_sentence(synthetic)
+    sentence = memo.sensitivity_sentence(synthetic)
+    assert "None of the" in sentence and "closest is `sens-length-penalty`" in sentence
+    scores = memo.sensitivity_scores(synthetic).set_index("run")
+    assert scores.loc["sens-length-penalty"].tolist() == [2, 1.0, 0.5, 0.5, 2.0]  # seeds, a, b, c, score
     a = memo.assumptions_table(synthetic)
     assert list(a.columns) == ["Run", "Field", "Value", "Reason"]
     g = synthetic.get("gflownet-baseline-10k")

@@ -188,3 +188,15 @@ def test_training_is_deterministic_and_cached(tmp_path, monkeypatch) -> None:
     l2, _ = mlm.train(small)
     for k, v in l1.state_dict().items():
         assert torch.equal(v, l2.state_dict()[k]), k
+
+
+@pytest.mark.parametrize("stride", [None, 6])
+def test_pll_length_buckets_do_not_change_scores(reward, stride) -> None:
+    """Scoring in length buckets (no padding to the batch's longest) gives the one-batch values."""
+    model = reward["esm2pll"].scorer.model
+    seqs = random_peptides(24, seed=7) + ["GIGKFLHSAKKFGKAFVGEIMNSKWKLFKK"]  # lengths 10-30
+    a, l = PeptideEnv().encode(seqs)
+    one_batch = mlm.pseudo_log_likelihood(model, a, l, stride=stride, bucket=10**6)
+    buckets = mlm.pseudo_log_likelihood(model, a, l, stride=stride, bucket=4)
+    assert len(set(((l - 1) // 4).tolist())) >= 4  # really several buckets
+    assert torch.allclose(one_batch, buckets, atol=1e-4)

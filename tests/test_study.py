@@ -261,3 +261,28 @@ def test_sweep_on_a_local_two_worker_dask_cluster(tmp_path, monkeypatch):
     assert [(r.run, r.seed, r.status) for r in results] == [("tiny", 0, "finished"), ("tiny", 1, "finished")]
     a, b = (pd.read_csv(study.run_dir("smoke", "tiny", s, out) / "metrics.csv") for s in (0, 1))
     assert len(a) == len(b) == 40 and not a.loss.equals(b.loss)  # seeds honoured
+
+
+def test_sweeps_start_the_costliest_runs_first():
+    tasks = study.plan([], "cpu")  # the six documented runs
+    cost = {t.spec.name: t.cost for t in tasks}
+    # SubTB with the PLL-based reward C > TB with reward C > TB with the cheap baseline reward
+    assert cost["phase3b-stb-validation-10k"] > cost["gflownet-reward-C-improved-10k"] > cost["gflownet-baseline-10k"]
+    assert cost["gflownet-reward-B-esm2pll-10k"] == cost["gflownet-reward-C-improved-10k"]
+    eight = study.plan(["ablation-8-layers"], "cpu")[0].cost
+    assert eight == pytest.approx(2 * cost["gflownet-reward-C-improved-10k"])  # 4 layers vs the profile's 2
+    assert study.plan([], "cpu", seeds=2)[1].cost == tasks[0].cost  # seeds cost alike
+
+
+def test_sweep_builds_each_reward_once_before_the_runs():
+    from distributed import Client, LocalCluster
+
+    from gfn_lib.sweep import warm_rewards
+
+    spec = study.spec_from_mapping(TINY, "tiny")
+    base = {k: v for k, v in TINY.items() if k not in ("alphabet", "min_len", "max_len")}
+    other = study.spec_from_mapping({**base, "run": "tiny-baseline", "reward": "baseline"}, "tiny")
+    tasks = [study.Task(spec, "smoke", s) for s in (0, 1)] + [study.Task(other, "smoke", 0)]
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster, Client(cluster) as client:
+        built = warm_rewards(client, tasks, list(client.scheduler_info()["workers"]))
+    assert sorted(built) == ["baseline", "table"]  # one build per distinct (reward, options)

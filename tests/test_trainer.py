@@ -121,3 +121,16 @@ def test_sigkill_then_resume_gives_the_uninterrupted_metrics(tiny_config, tmp_pa
     got = _metrics(resumed.train(progress=False))
     want = _metrics(Trainer(cfg, tmp_path / "clean").train(progress=False))
     pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+def test_atomic_writes_replace_whole_files_with_ordinary_permissions(tmp_path):
+    from gfn_lib.storage import atomic_write_text
+
+    target = tmp_path / "run.json"
+    atomic_write_text(target, "old")
+    atomic_write_text(target, "new")
+    assert target.read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["run.json"]  # no temp file left behind
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0600

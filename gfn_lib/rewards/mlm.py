@@ -194,8 +194,8 @@ def to_mlm_tokens(actions: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
 
 @torch.inference_mode()
 def pseudo_log_likelihood(model: nn.Module, actions: torch.Tensor, lengths: torch.Tensor,
-                          max_rows: int = 4096, stride: int | None = None) -> torch.Tensor:  # fmt: skip
-    """PLL ``[B]`` (sum over residues, nats): every masked copy in one batched pass.
+                          max_rows: int = 4096, stride: int | None = None, bucket: int = 8) -> torch.Tensor:  # fmt: skip
+    """PLL ``[B]`` (sum over residues, nats): every masked copy in one batched pass per length bucket.
 
     ``max_rows`` bounds the masked copies per forward (memory), not the batching.
     ``stride`` (optional, a speed/fidelity trade-off): instead of one copy per residue
@@ -203,7 +203,24 @@ def pseudo_log_likelihood(model: nn.Module, actions: torch.Tensor, lengths: torc
     ``i`` with ``i % stride == r`` at once, and read all its masked positions. Each
     residue is still predicted once, from a context with every ``stride``-th residue
     masked; ``stride >= L`` is exact. Costs ``stride`` instead of ``L`` forwards.
+    ``bucket``: sequences are scored in groups of similar length (``bucket`` residues
+    wide), so a batch of short sequences with one long one is not padded to the long
+    one (padding is masked out of attention, so the values do not depend on it).
     """
+    group = (lengths - 1).clamp(min=0) // bucket  # [B]
+    keys = group.unique().tolist()
+    if len(keys) <= 1:
+        return _pll(model, actions, lengths, max_rows, stride)
+    out = torch.empty(len(lengths), dtype=torch.float32, device=actions.device)
+    for k in keys:
+        idx = (group == k).nonzero().squeeze(1)  # [b_k]
+        out[idx] = _pll(model, actions[idx], lengths[idx], max_rows, stride)
+    return out
+
+
+def _pll(model: nn.Module, actions: torch.Tensor, lengths: torch.Tensor, max_rows: int,
+         stride: int | None) -> torch.Tensor:  # fmt: skip
+    """PLL ``[B]`` of one batch, padded to its longest sequence (see :func:`pseudo_log_likelihood`)."""
     if stride is not None and stride < int(lengths.max()) and hasattr(model, "hidden"):
         return _strided_pll(model, actions, lengths, stride)
     tok = to_mlm_tokens(actions, lengths)  # [B, T]
