@@ -272,6 +272,10 @@ def setup_run(params: Mapping[str, Any]) -> RunSetup:
     return RunSetup(spec, profile, seed, cfg, folder)
 
 
+SPEED_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_", "CUDA_VISIBLE_DEVICES")
+"""Environment variables that change a run's speed, recorded in ``run.json``."""
+
+
 def write_run_record(setup: RunSetup, reward_info: Mapping[str, Any] | None = None) -> None:
     """``run.json``: metadata, profile, seed, resolved config and reward provenance."""
     import torch
@@ -290,6 +294,7 @@ def write_run_record(setup: RunSetup, reward_info: Mapping[str, Any] | None = No
         "gfn_lib": __version__,
         "torch": torch.__version__,
         "host": socket.gethostname(),
+        "env": {k: os.environ.get(k) for k in SPEED_ENV},
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     setup.folder.mkdir(parents=True, exist_ok=True)

@@ -261,6 +261,9 @@ def test_sweep_on_a_local_two_worker_dask_cluster(tmp_path, monkeypatch):
     assert [(r.run, r.seed, r.status) for r in results] == [("tiny", 0, "finished"), ("tiny", 1, "finished")]
     a, b = (pd.read_csv(study.run_dir("smoke", "tiny", s, out) / "metrics.csv") for s in (0, 1))
     assert len(a) == len(b) == 40 and not a.loss.equals(b.loss)  # seeds honoured
+    env = json.loads((study.run_dir("smoke", "tiny", 0, out) / "run.json").read_text())["env"]
+    # one thread per run, and not Dask's MALLOC_TRIM_THRESHOLD_ (2x slower torch steps)
+    assert env["OMP_NUM_THREADS"] == "1" and env["MALLOC_TRIM_THRESHOLD_"] is None
 
 
 def test_sweeps_start_the_costliest_runs_first():
