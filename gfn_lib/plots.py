@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib
 
 if matplotlib.get_backend().lower() not in ("module://matplotlib_inline.backend_inline", "inline"):
@@ -123,8 +125,8 @@ def plot_loss_explosions(panels: dict[str, dict[str, SeedCurves]], step_scale: f
         ax.set_xlabel("training step (this profile)")
         _memo_axis(ax, step_scale)
         missing = [k for k, v in runs.items() if not v]
-        if missing:
-            ax.plot([], [], ls="none", label="no data: " + ", ".join(missing))
+        if missing:  # wrapped, so a long list cannot squeeze the axes
+            ax.plot([], [], ls="none", label=textwrap.fill("no data: " + ", ".join(missing), 45))
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
     fig.suptitle(title + "\n(smoothed: centred rolling median over ~1% of the run)", fontsize=13)
     fig.tight_layout()

@@ -208,7 +208,11 @@ display(memo.styled(memo.assumptions_table(st)))
 
 # %% [markdown]
 # ### Sensitivity runs
-# Runs of group `sensitivity` vary settings the memo leaves open. For each, three checks of the
+# Runs of group `sensitivity` vary settings the memo leaves open (log Z's initial value and learning
+# rate, the reward exponent β, a length term, exploration); the first row is the documented reward-C
+# run itself, i.e. the stated assumptions. How `mean_log_pf` is computed (sum over actions, STOP
+# included) is the other open choice: the decomposition above splits it into length × per-action
+# log-probability, so both readings are shown. For each run, three checks of the
 # memo's picture (`gfn_lib.memo`): (a) a first phase of short sequences with small, decreasing
 # loss; (b) a loss explosion that follows a reward jump; (c) an explosion near memo step 6000
 # (memo steps 5000–7000).

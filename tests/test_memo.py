@@ -191,10 +191,18 @@ def test_sensitivity_and_assumptions_tables(synthetic):
     row = s[s["Run"] == "sens-length-penalty"].iloc[0]
     assert row["(b) explosion follows a reward jump"].startswith("partly (1/2 seeds)")
     assert row["(c) timing near memo step 6000"].startswith("partly")
-    sentence = memo.sensitivity_sentence(synthetic)
-    assert "None of the" in sentence and "closest is `sens-length-penalty`" in sentence
+    assert s["Run"].iloc[0] == memo.EXAMPLE_RUN  # the documented runs' own setting comes first
+    # the synthetic reward-C run shows all three features in both seeds
+    assert memo.sensitivity_sentence(synthetic).startswith("1 of 2 sensitivity runs")
     scores = memo.sensitivity_scores(synthetic).set_index("run")
     assert scores.loc["sens-length-penalty"].tolist() == [2, 1.0, 0.5, 0.5, 2.0]  # seeds, a, b, c, score
+    assert scores.loc[memo.EXAMPLE_RUN].tolist() == [2, 1.0, 1.0, 1.0, 3.0]
+    example = synthetic.runs.pop(memo.EXAMPLE_RUN)
+    try:  # without it nothing reproduces: the sentence says so and names the closest setting
+        sentence = memo.sensitivity_sentence(synthetic)
+        assert sentence.startswith("**Not reproduced.**") and "closest is `sens-length-penalty`" in sentence
+    finally:
+        synthetic.runs[memo.EXAMPLE_RUN] = example
     a = memo.assumptions_table(synthetic)
     assert list(a.columns) == ["Run", "Field", "Value", "Reason"]
     g = synthetic.get("gflownet-baseline-10k")
@@ -252,8 +260,10 @@ def test_figures_written_for_synthetic_runs(synthetic, tmp_path):
 
     figs = memo.make_figures(synthetic)
     try:
-        assert set(figs) == {"loss_explosions", "metrics_documented", "metrics_ablations",
+        assert set(figs) == {"loss_explosions", "metrics_documented", "metrics_ablations", "metrics_sensitivity",
                              "tb_residual", "log_pf_decomposition"}
+        labels = figs["metrics_sensitivity"].axes[0].get_legend_handles_labels()[1]
+        assert any("sens-length-penalty" in x for x in labels) and any("reward-C" in x for x in labels)
         ax = figs["loss_explosions"].axes[0]
         assert ax.get_yscale() == "log" and ax.get_title() and ax.get_ylabel()
         assert ax.get_legend() is not None
