@@ -790,6 +790,19 @@ MEMO_TRIGGER_TABLE = pd.DataFrame({
 Not our results. Treat as read-only."""
 
 
+def min_actions_for_log_pf(mean_log_pf: float, n_actions: int = 21) -> float:
+    """The fewest actions per trajectory that can give an on-policy ``mean_log_pf``.
+
+    Sampling from the policy, the expected log-probability of the action taken at a state
+    is minus the policy's entropy there, and entropy over at most ``n_actions`` legal
+    actions is at most ``ln n_actions`` (uniform). So E[log P_F] >= -(mean actions) x
+    ln(n_actions): a mean log P_F of ``v`` needs at least ``-v / ln(n_actions)`` actions.
+    Memo step 7000: -51.3 needs >= 16.8 actions (21 actions), while its first phase
+    (-20.7 at ~11 actions) is at -1.9 per action. A *more confident* policy cannot reach
+    -51.3 on ~11 actions: the fall needs longer trajectories."""
+    return -float(mean_log_pf) / math.log(n_actions)
+
+
 def implied_log_z(loss: float | np.ndarray, mean_log_pf: float | np.ndarray,
                   mean_reward: float | np.ndarray, residual_std: float | np.ndarray = 0.0,
                   ) -> tuple[float | np.ndarray, float | np.ndarray]:

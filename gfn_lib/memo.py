@@ -847,7 +847,7 @@ def _driver_text(drivers: Sequence[Any]) -> str:
     return f"{head}: {tag}"
 
 
-def log_pf_decomposition_table(st: Study, groups: Sequence[str] = ("documented", "ablation")
+def log_pf_decomposition_table(st: Study, groups: Sequence[str] = ("documented", "ablation", "sensitivity")
                                ) -> pd.DataFrame:
     """mean_log_pf = mean actions × log_pf per action, and which factor drove each change.
 
@@ -1366,10 +1366,26 @@ def log_z_sentence(st: Study) -> str:
             + "): " + "; ".join(parts) + ".") if parts else ""
 
 
+def memo_length_bound_sentence() -> str:
+    """What the memo's own reward-C table implies about length (``analysis.min_actions_for_log_pf``)."""
+    t = analysis.MEMO_REWARD_C_TABLE
+    before, after = t.iloc[1], t.iloc[2]
+    per_action = before.mean_log_pf / 11.0
+    need = analysis.min_actions_for_log_pf(after.mean_log_pf)
+    return (f"**From the memo's own table:** mean_log_pf goes {before.mean_log_pf:g} → {after.mean_log_pf:g} "
+            f"between steps {before.step:,} and {after.step:,}. On-policy (log_pf measured on the policy's own "
+            "samples, without exploration noise), the mean log-probability of a "
+            f"sampled action is minus the policy's entropy, at least −ln 21 = {-math.log(21):.2f} nats "
+            f"(uniform over 21 actions), so {after.mean_log_pf:g} needs at least {need:.1f} actions per "
+            f"sequence, whatever the policy; at the first phase's ≈ {per_action:.2f} nats per action "
+            f"(≈ 11 actions) it means ≈ {after.mean_log_pf / per_action:.0f} actions. A more confident "
+            "policy would move log_pf towards 0; the memo's fall can only come from longer sequences.")
+
+
 def decomposition_sentence(st: Study) -> str:
     drivers = Counter()
     n = 0
-    for g in [*st.group("documented"), *st.group("ablation")]:
+    for g in [*st.group("documented"), *st.group("ablation"), *st.group("sensitivity")]:
         for s in g.finished:
             d = seed_decomposition(st, s)
             drv = d["explosion"] or d["memo_window"]

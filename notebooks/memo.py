@@ -153,6 +153,7 @@ display(memo.styled(memo.timing_table(st)))
 # decomposition, `gfn_lib.analysis.attribute_log_pf_change`).
 
 # %%
+display(Markdown(memo.memo_length_bound_sentence()))
 display(memo.styled(memo.log_pf_decomposition_table(st)))
 display(Markdown(memo.decomposition_sentence(st)))
 display(figs["log_pf_decomposition"])

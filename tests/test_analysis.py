@@ -460,3 +460,20 @@ def test_memo_trigger_table_is_the_memos():
     assert len(MEMO_TRIGGER_TABLE) == 6
     b = MEMO_TRIGGER_TABLE.set_index("run").loc["reward-B-esm2pll"]
     assert pd.isna(b["explosion_step_low"]) and b["trigger"].startswith("Collapsed")
+
+
+def test_min_actions_for_an_on_policy_log_pf():
+    """On-policy E[log pi(a)] = -H(pi) >= -ln(#actions): the memo's -51.3 needs >= 16.8 actions."""
+    import math
+
+    import torch
+
+    from gfn_lib.analysis import min_actions_for_log_pf
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(2000, 21, generator=g) * torch.rand(2000, 1, generator=g) * 6  # sharp to flat
+    logp = logits.log_softmax(-1)
+    expected_log_prob = (logp.exp() * logp).sum(-1)  # E_{a~pi}[log pi(a)] = -H
+    assert (expected_log_prob >= -math.log(21) - 1e-6).all()
+    assert min_actions_for_log_pf(-51.3) == pytest.approx(16.85, abs=0.01)
+    assert min_actions_for_log_pf(-math.log(21) * 11) == pytest.approx(11.0)

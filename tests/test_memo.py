@@ -273,3 +273,8 @@ def test_figures_written_for_synthetic_runs(synthetic, tmp_path):
             assert (synthetic.figures_dir / f"{name}.svg").read_text().lstrip().startswith("<?xml")
     finally:
         plt.close("all")
+
+
+def test_memo_length_bound_from_its_own_table():
+    text = memo.memo_length_bound_sentence()
+    assert "-20.7 → -51.3" in text and "16.8 actions" in text and "longer sequences" in text
