@@ -468,12 +468,14 @@ def explosion_table(st: Study, groups: Sequence[str] = ("documented",)) -> pd.Da
         seeds = g.with_data
         steps = [s.explosion_step for s in seeds]
         memo_eq = [st.to_memo_step(s) for s in steps]
+        unfinished = seeds and not any(s.explosion_step for s in seeds) and len(g.finished) < len(seeds)
+        by = f"none by step {max(s.last_step for s in seeds):,}" if unfinished else None
         rows.append({
             "Run": g.short_name if g.group == "documented" else g.name,
             "Status": g.status_text,
-            "Explosion Step": step_spread(steps) if seeds else NA,
-            "≈ memo step": (step_spread([None if m is None else round(m) for m in memo_eq])
-                            if seeds else NA),
+            "Explosion Step": by or (step_spread(steps) if seeds else NA),
+            "≈ memo step": by and f"none by {st.to_memo_step(max(s.last_step for s in seeds)):,.0f}" or (
+                step_spread([None if m is None else round(m) for m in memo_eq]) if seeds else NA),
             "Trigger": _trigger_text(seeds) if seeds else "no data yet",
             **_memo_trigger_row(g.short_name),
         })  # fmt: skip

@@ -278,3 +278,10 @@ def test_figures_written_for_synthetic_runs(synthetic, tmp_path):
 def test_memo_length_bound_from_its_own_table():
     text = memo.memo_length_bound_sentence()
     assert "-20.7 → -51.3" in text and "16.8 actions" in text and "longer sequences" in text
+
+
+def test_an_unfinished_run_without_explosion_says_how_far_it_got(tmp_path):
+    write_run(tmp_path, "gflownet-baseline-10k", 0, curves(None).iloc[:500], finished=False)
+    t = memo.explosion_table(memo.load_study(PROFILE, tmp_path)).set_index("Run")
+    assert t.loc["baseline", "Explosion Step"] == "none by step 500"  # not "never"
+    assert t.loc["baseline", "≈ memo step"] == "none by 2,500"
