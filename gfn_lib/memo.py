@@ -1042,6 +1042,13 @@ def claims(st: Study) -> list[Claim]:
             >= SUPPORT_FRAC * len(drivers) else "inconclusive"
     else:
         ev, verdict = f"no finished seed shows a log_pf fall ≥ {LOG_PF_FALL_MIN:g} nats", "inconclusive"
+    # the memo's own table, whatever our runs show: on-policy E[log pi] >= -ln 21 per action
+    t = analysis.MEMO_REWARD_C_TABLE
+    need = analysis.min_actions_for_log_pf(t.mean_log_pf.iloc[2])
+    if need > 11.0:  # the memo's first phase: ~11 actions at -1.9 each
+        ev += (f"; the memo's own table: {t.mean_log_pf.iloc[1]:g} → {t.mean_log_pf.iloc[2]:g} needs ≥ {need:.1f} "
+               "actions per sequence on-policy (entropy bound), so its fall is longer sequences")
+        verdict = "refuted"
     out.append(Claim("log_pf drops because the policy becomes confident",
                      "the fall comes from longer sequences or a falling per-action log-prob "
                      "(confidence moves log_pf per action towards 0)", ev, verdict))

@@ -247,7 +247,10 @@ def test_empty_outputs_render_every_table_and_figure(tmp_path):
         table = build(st)
         assert isinstance(table, pd.DataFrame)
         memo.styled(table).to_html()
-    assert set(memo.claims_table(st)["Verdict"]) == {"inconclusive"}
+    claims = memo.claims_table(st).set_index("Memo claim")["Verdict"]
+    # without runs only the memo's own numbers speak: its log_pf fall needs longer sequences
+    assert claims["log_pf drops because the policy becomes confident"] == "refuted"
+    assert set(claims.drop("log_pf drops because the policy becomes confident")) == {"inconclusive"}
     assert memo.example_table(st)["Loss"].eq("—").all()
     figs = memo.make_figures(st)
     for name in figs:
