@@ -20,9 +20,9 @@ import torch
 
 from gfn_lib import rewards
 from gfn_lib.env import PeptideEnv
+from gfn_lib.study import PLL_REWARDS
 
 NAMES = ["baseline", "trained", "esm2pll", "improved"]
-PLL_REWARDS = {"esm2pll", "improved"}
 
 
 def batches(env: PeptideEnv, n: int, batch: int, device: str, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:

@@ -1237,15 +1237,22 @@ def sensitivity_runs(st: Study) -> list[RunGroup]:
     return ([example] if example is not None and example.with_data else []) + st.group("sensitivity")
 
 
+def sensitivity_checks(st: Study, g: RunGroup) -> dict[str, list[Check]]:
+    """Checks (a), (b), (c) of the memo's picture for each seed with data of one run."""
+    seeds = g.with_data
+    return {
+        "a": [check_short_first_phase(s.metrics, s.config, st.step_scale) for s in seeds],
+        "b": [check_explosion_after_reward_jump(s.metrics, int(s.config.get("batch_size", 64))) for s in seeds],
+        "c": [check_timing_near_memo(s.explosion_step, st.step_scale) for s in seeds],
+    }
+
+
 def sensitivity_table(st: Study) -> pd.DataFrame:
     """Per sensitivity run (over seeds with data): checks (a), (b), (c)."""
     rows = []
     for g in sensitivity_runs(st):
         seeds = g.with_data
-        a = [check_short_first_phase(s.metrics, s.config, st.step_scale) for s in seeds]
-        b = [check_explosion_after_reward_jump(s.metrics, int(s.config.get("batch_size", 64)))
-             for s in seeds]
-        c = [check_timing_near_memo(s.explosion_step, st.step_scale) for s in seeds]
+        a, b, c = sensitivity_checks(st, g).values()
         change = g.meta.get("description", "")
         if g.name == EXAMPLE_RUN:
             change = "the documented runs' stated assumptions: log_Z init -20, length penalty 3.5, beta 8"
@@ -1473,13 +1480,8 @@ def sensitivity_scores(st: Study) -> pd.DataFrame:
         seeds = g.with_data
         if not seeds:
             continue
-        checks = {
-            "a": [check_short_first_phase(s.metrics, s.config, st.step_scale).passed for s in seeds],
-            "b": [check_explosion_after_reward_jump(s.metrics, int(s.config.get("batch_size", 64))).passed
-                  for s in seeds],
-            "c": [check_timing_near_memo(s.explosion_step, st.step_scale).passed for s in seeds],
-        }  # fmt: skip
-        frac = {k: sum(1 for v in vs if v) / len(vs) for k, vs in checks.items()}
+        checks = sensitivity_checks(st, g)
+        frac = {k: sum(1 for c in cs if c.passed) / len(cs) for k, cs in checks.items()}
         rows.append({"run": g.name, "seeds": len(seeds), **frac, "score": sum(frac.values())})
     df = pd.DataFrame(rows, columns=["run", "seeds", "a", "b", "c", "score"])
     return df.sort_values(["score", "seeds"], ascending=False, kind="stable").reset_index(drop=True)

@@ -25,47 +25,19 @@ def default_workers(n_tasks: int) -> int:
     return _gpu_count() or max(1, min(os.cpu_count() or 1, n_tasks))
 
 
-def execute_in_subprocess(task: Task, env: dict[str, str] | None = None) -> TaskResult:
-    """:func:`~gfn_lib.study.execute` in a fresh Python process (``python -m gfn_lib.sweep``).
-
-    A papermill client running inside a Dask worker's thread busy-polls its kernel: on a
-    2-core machine two such runs took 0.32-0.36 s/step instead of 0.19-0.23. In a child
-    process the worker only waits."""
-    import json
-    import pickle
-    import subprocess
-    import sys
-    import tempfile
-    from pathlib import Path
-
-    with tempfile.TemporaryDirectory(prefix="gfn-task-") as tmp:
-        task_file, result_file = Path(tmp) / "task.pkl", Path(tmp) / "result.json"
-        task_file.write_bytes(pickle.dumps(task))
-        proc = subprocess.run(
-            [sys.executable, "-m", "gfn_lib.sweep", str(task_file), str(result_file)],
-            env=env, capture_output=True, text=True,
-        )  # fmt: skip
-        if result_file.exists():
-            return TaskResult(**json.loads(result_file.read_text()))
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
-        return TaskResult(task.spec.name, task.seed, "failed", str(task.folder), error=tail[0])
-
-
 def _execute_on_worker(task: Task) -> tuple[TaskResult, str]:
-    """Runs inside a Dask worker: pin this worker's GPU, execute the task in a child process,
-    say where it ran."""
+    """Runs inside a Dask worker: pin this worker's GPU, execute the task, say where it ran."""
     from distributed import get_worker
 
     worker = get_worker()
     name = str(worker.name)
-    env = dict(os.environ)
-    # Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 for its workers; inherited by a training
-    # process, glibc then hands memory back to the OS after nearly every torch op (page
-    # faults, ~2x slower steps). Runs get the default allocator behaviour.
-    env.pop("MALLOC_TRIM_THRESHOLD_", None)
-    if _gpu_count() and name.isdigit() and "CUDA_VISIBLE_DEVICES" not in env:
-        env["CUDA_VISIBLE_DEVICES"] = name  # local cluster: worker i <-> GPU i
-    return execute_in_subprocess(task, env), worker.address
+    # Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 for its workers (a remote cluster may too);
+    # inherited by a run's kernel, glibc then hands memory back to the OS after nearly every
+    # torch op (page faults, ~1.6x slower steps). Runs get the default allocator behaviour.
+    os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    if _gpu_count() and name.isdigit() and "CUDA_VISIBLE_DEVICES" not in os.environ:
+        os.environ["CUDA_VISIBLE_DEVICES"] = name  # local cluster: worker i <-> GPU i
+    return execute(task), worker.address
 
 
 def _warm_reward(name: str, options_json: str, env: object) -> str:
@@ -151,23 +123,3 @@ def run_sweep(tasks: list[Task], address: str | None = None, n_workers: int | No
         if cluster is not None:
             cluster.close()
 
-
-def _main(task_file: str, result_file: str) -> int:
-    """``python -m gfn_lib.sweep TASK.pkl RESULT.json``: execute one pickled task, write its result."""
-    import json
-    import pickle
-    from dataclasses import asdict
-    from pathlib import Path
-
-    from gfn_lib.storage import atomic_write_text
-
-    task = pickle.loads(Path(task_file).read_bytes())
-    result = execute(task)
-    atomic_write_text(result_file, json.dumps(asdict(result)))
-    return 0
-
-
-if __name__ == "__main__":
-    import sys
-
-    sys.exit(_main(*sys.argv[1:3]))
