@@ -58,10 +58,30 @@ class Reward(abc.ABC):
     def score_tokens(self, actions: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``actions [B, L]`` (residue ids, STOP/padding after ``lengths [B]``) -> R ``[B]`` in (0, 1]."""
 
-    def log_reward(self, actions: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """log R ``[B]``, finite (R clamped to ``[REWARD_FLOOR, 1]``)."""
-        r = self.score_tokens(actions, lengths).float()
-        return r.clamp(REWARD_FLOOR, 1.0).log()
+    def score(self, actions: torch.Tensor, lengths: torch.Tensor, update: bool = False) -> torch.Tensor:
+        """R ``[B]``, not yet clamped. ``update=True`` marks a training batch: a stateful reward
+        (running min-max) first folds the batch into its state; stateless rewards ignore it."""
+        return self.score_tokens(actions, lengths)
+
+    def log_reward(self, actions: torch.Tensor, lengths: torch.Tensor, eps: float | None = None,
+                   update: bool = False) -> torch.Tensor:  # fmt: skip
+        """log R ``[B]``.
+
+        ``eps=None``: R clamped to ``[REWARD_FLOOR, 1]``, then log (finite; today's behaviour).
+        ``eps`` given: ``log(R.clamp(0, 1) + eps)``, the published ``log(R + 1e-8)`` (R may be 0).
+        ``update=True``: a training batch (see :meth:`score`); ``False`` leaves any state alone.
+        """
+        r = self.score(actions, lengths, update=update).float()
+        if eps is None:
+            return r.clamp(REWARD_FLOOR, 1.0).log()
+        return (r.clamp(0.0, 1.0) + eps).log()
+
+    def state_dict(self) -> dict[str, Any]:
+        """State that changes during a run (checkpointed with it); stateless rewards have none."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` (resume); stateless rewards have nothing to restore."""
 
     def __call__(self, sequences: Sequence[str] | torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Score strings (any length) or ``(actions, lengths)`` tensors; returns R ``[B]``."""
