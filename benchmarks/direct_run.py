@@ -1,4 +1,4 @@
-"""One study run without Jupyter: the same ``gfn_lib.study`` calls as ``notebooks/train.ipynb``.
+"""One study run without Jupyter: the same ``gfn_lib.study.notebook`` calls as ``notebooks/train.ipynb``.
 
 For machines without papermill/Jupyter (a bare GPU node): it writes the same run
 folder (``run.json``, ``config``, ``metrics.csv``, ``samples.csv``, checkpoints,
@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 
-from gfn_lib import study
+from gfn_lib.study import notebook
 from gfn_lib.config import ConfigError
 
 
@@ -29,14 +29,14 @@ def main() -> int:
     if args.wandb:
         params["wandb_mode"] = args.wandb
     try:
-        setup = study.setup_run(params)
+        setup = notebook.setup_run(params)
     except ConfigError as err:
         print(f"direct_run: error: {err}", file=sys.stderr)
         return 2
     print(f"{setup.spec.name} | profile {setup.profile.name} | seed {setup.seed} -> {setup.folder}", flush=True)
-    trainer = study.make_trainer(setup)
+    trainer = notebook.make_trainer(setup)
     trainer.train(progress=False)
-    print(json.dumps(study.finish_run(setup, trainer), default=str), flush=True)
+    print(json.dumps(notebook.finish_run(setup, trainer), default=str), flush=True)
     return 0
 
 

@@ -9,6 +9,9 @@
 A NAME is a run in ``params/`` (see ``gfn-study list``) or a path to your own YAML file.
 Without NAMEs, ``run`` and ``sweep`` take the memo's six documented runs. Bad input is one
 line on stderr naming the file and field, exit code 2, and nothing under ``outputs/`` changes.
+
+Each command imports what it needs when it runs, so ``gfn-study list`` loads neither papermill
+nor the trainer (``gfn_lib.study`` alone), and ``--help`` is quick.
 """
 
 from __future__ import annotations
@@ -35,14 +38,14 @@ def parse_overrides(pairs: list[str]) -> dict[str, object]:
 
 
 def _tasks(args: argparse.Namespace, **kw: object) -> list:
-    from gfn_lib import study
+    from gfn_lib.study import execution
 
     overrides = parse_overrides(args.set)
     if args.wandb:
         overrides["wandb_mode"] = args.wandb
     if args.seeds < 1:
         raise ConfigError(f"--seeds: must be >= 1, got {args.seeds}")
-    return study.plan(args.names, args.profile, args.seeds, force=args.force, overrides=overrides, **kw)
+    return execution.plan(args.names, args.profile, args.seeds, force=args.force, overrides=overrides, **kw)
 
 
 def _report_results(results: list) -> int:
@@ -58,14 +61,14 @@ def _report_results(results: list) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from gfn_lib import study
+    from gfn_lib.study import execution
 
     tasks = _tasks(args)  # validates everything before the first write
     results = []
     with tqdm(tasks, desc=f"runs ({tasks[0].profile if tasks else '-'})", unit="run") as bar:
         for task in bar:
             bar.set_postfix_str(f"{task.spec.name} seed {task.seed}")
-            results.append(study.execute(task, progress_bar=args.verbose))
+            results.append(execution.execute(task, progress_bar=args.verbose))
     return _report_results(results)
 
 
@@ -87,7 +90,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     profile = study.load_profile(args.profile).name
     rows = []
     for spec in study.list_runs():
-        seed_dirs = sorted(study.run_dir(profile, spec.name, 0).parent.glob("seed-*")) or [
+        seed_dirs = study.seed_folders(study.run_dir(profile, spec.name, 0).parent) or [
             study.run_dir(profile, spec.name, 0)
         ]
         for folder in seed_dirs:

@@ -1,29 +1,32 @@
 """The report: execute ``notebooks/memo.ipynb`` for one profile with papermill and export
-it to HTML with the code hidden (nbconvert), at ``outputs/<profile>/memo.html``."""
+it to HTML with the code hidden (nbconvert), at ``outputs/<profile>/memo.html``.
+
+The notebook's logic is :mod:`gfn_lib.memo`; this module only runs and exports it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from gfn_lib import study
+import nbformat
+import papermill as pm
+from nbconvert import HTMLExporter
+
 from gfn_lib.storage import atomic_write_text
+from gfn_lib.study import REPO, load_profile, outputs_root
+from gfn_lib.study.execution import NOTEBOOKS_DIR
 
 
 def build_report(profile: str | None = None, out_root: Path | None = None) -> Path:
     """Run the memo notebook on ``profile``'s runs; returns the HTML path."""
-    import nbformat
-    import papermill as pm
-    from nbconvert import HTMLExporter
-
-    prof = study.load_profile(profile)
-    root = out_root or study.outputs_root()
+    prof = load_profile(profile)
+    root = out_root or outputs_root()
     folder = root / prof.name
     folder.mkdir(parents=True, exist_ok=True)
     executed = folder / "memo.ipynb"
     pm.execute_notebook(
-        str(study.NOTEBOOKS_DIR / "memo.ipynb"), str(executed),
+        str(NOTEBOOKS_DIR / "memo.ipynb"), str(executed),
         parameters={"profile": prof.name, "out_root": str(root)},
-        kernel_name="python3", progress_bar=False, cwd=str(study.REPO),
+        kernel_name="python3", progress_bar=False, cwd=str(REPO),
     )  # fmt: skip
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))

@@ -1,6 +1,6 @@
 """Seeds x runs on Dask distributed: a local cluster by default, or a running one by address.
 
-Each task is one papermill execution (:func:`gfn_lib.study.execute`), so a sweep writes
+Each task is one papermill execution (:func:`gfn_lib.study.execution.execute`), so a sweep writes
 exactly what ``gfn-study run`` writes and can be resumed the same way. With GPUs, the local
 cluster has one worker per GPU and every task asks for the worker resource ``GPU=1``, so
 each run gets a GPU of its own; the worker pins its GPU with ``CUDA_VISIBLE_DEVICES``.
@@ -8,15 +8,21 @@ each run gets a GPU of its own; the worker pins its GPU with ``CUDA_VISIBLE_DEVI
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 
-from gfn_lib.study import Task, TaskResult, execute
+import dask
+import torch
+from distributed import Client, LocalCluster, as_completed, get_worker
+from tqdm import tqdm
+
+from gfn_lib import rewards
+from gfn_lib.study import load_profile, resolve_config
+from gfn_lib.study.execution import PLL_REWARDS, Task, TaskResult, execute
 
 
 def _gpu_count() -> int:
-    import torch
-
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
@@ -27,8 +33,6 @@ def default_workers(n_tasks: int) -> int:
 
 def _execute_on_worker(task: Task) -> tuple[TaskResult, str]:
     """Runs inside a Dask worker: pin this worker's GPU, execute the task, say where it ran."""
-    from distributed import get_worker
-
     worker = get_worker()
     name = str(worker.name)
     # Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 for its workers (a remote cluster may too);
@@ -42,10 +46,6 @@ def _execute_on_worker(task: Task) -> tuple[TaskResult, str]:
 
 def _warm_reward(name: str, options_json: str, env: object) -> str:
     """Runs inside a Dask worker: build (train or load from the cache) the models of one reward."""
-    import json
-
-    from gfn_lib import rewards
-
     rewards.load(name, env, **json.loads(options_json))
     return name
 
@@ -55,10 +55,6 @@ def warm_rewards(client: object, tasks: list[Task], workers: list[str]) -> list[
 
     On a cold cache the runs would otherwise each wait for the same training behind one lock
     while the other workers idle (classifier ~1 min, MLM ~2 min on one core)."""
-    import json
-
-    from gfn_lib.study import PLL_REWARDS, load_profile, resolve_config
-
     needed: dict[tuple[str, str], object] = {}
     for task in tasks:
         cfg = resolve_config(task.spec, load_profile(task.profile), task.seed, **task.overrides)
@@ -79,11 +75,6 @@ def run_sweep(tasks: list[Task], address: str | None = None, n_workers: int | No
     itself the scheduler may queue several hour-long runs behind one worker while another idles),
     costliest first (``Task.cost``; longest-processing-time order shortens the whole sweep).
     """
-    from distributed import Client, LocalCluster, as_completed
-    from tqdm import tqdm
-
-    import dask
-
     cluster = None
     if address is None:
         n = n_workers or default_workers(len(tasks))

@@ -25,6 +25,7 @@
 # %%
 from gfn_lib import study
 from gfn_lib.plots import plot_run
+from gfn_lib.study import notebook
 
 _names_before = set(globals())
 
@@ -38,15 +39,16 @@ seed = 0  # seeds model init and sampling
 # The memo's training configuration, the run's documented difference, the profile's scaling.
 
 # %%
-setup = study.setup_run(study.notebook_parameters(globals(), _names_before))
+setup = notebook.setup_run(notebook.notebook_parameters(globals(), _names_before))
 print(f"{setup.spec.name} | profile {setup.profile.name} | seed {setup.seed} -> {setup.folder}")
-study.describe_setup(setup)
+notebook.describe_setup(setup)
 
 # %% [markdown]
 # ## Training
+# `trainer.train()` runs `Trainer.train_step` (`gfn_lib/trainer.py`) once per update.
 
 # %%
-trainer = study.make_trainer(setup)
+trainer = notebook.make_trainer(setup)
 metrics = trainer.train()
 metrics.tail()
 
@@ -65,4 +67,4 @@ samples = study.read_samples(setup.folder)
 samples[samples.step == samples.step.max()] if len(samples) else samples
 
 # %%
-study.finish_run(setup, trainer)
+notebook.finish_run(setup, trainer)

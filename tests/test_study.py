@@ -18,6 +18,7 @@ import yaml
 
 from gfn_lib import study
 from gfn_lib.config import ConfigError, TrainConfig
+from gfn_lib.study import execution
 from gfn_lib.trainer import TIMING_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -256,7 +257,7 @@ def test_sweep_on_a_local_two_worker_dask_cluster(tmp_path, monkeypatch):
     out = tmp_path / "outputs"
     monkeypatch.setenv("GFN_OUTPUTS", str(out))
     spec = study.spec_from_mapping(TINY, "tiny")
-    tasks = [study.Task(spec, "smoke", seed, out_root=str(out), threads=1) for seed in (0, 1)]
+    tasks = [execution.Task(spec, "smoke", seed, out_root=str(out), threads=1) for seed in (0, 1)]
     results = run_sweep(tasks, n_workers=2)
     assert [(r.run, r.seed, r.status) for r in results] == [("tiny", 0, "finished"), ("tiny", 1, "finished")]
     a, b = (pd.read_csv(study.run_dir("smoke", "tiny", s, out) / "metrics.csv") for s in (0, 1))
@@ -267,14 +268,14 @@ def test_sweep_on_a_local_two_worker_dask_cluster(tmp_path, monkeypatch):
 
 
 def test_sweeps_start_the_costliest_runs_first():
-    tasks = study.plan([], "cpu")  # the six documented runs
+    tasks = execution.plan([], "cpu")  # the six documented runs
     cost = {t.spec.name: t.cost for t in tasks}
     # SubTB with the PLL-based reward C > TB with reward C > TB with the cheap baseline reward
     assert cost["phase3b-stb-validation-10k"] > cost["gflownet-reward-C-improved-10k"] > cost["gflownet-baseline-10k"]
     assert cost["gflownet-reward-B-esm2pll-10k"] == cost["gflownet-reward-C-improved-10k"]
-    eight = study.plan(["ablation-8-layers"], "cpu")[0].cost
+    eight = execution.plan(["ablation-8-layers"], "cpu")[0].cost
     assert eight == pytest.approx(2 * cost["gflownet-reward-C-improved-10k"])  # 4 layers vs the profile's 2
-    assert study.plan([], "cpu", seeds=2)[1].cost == tasks[0].cost  # seeds cost alike
+    assert execution.plan([], "cpu", seeds=2)[1].cost == tasks[0].cost  # seeds cost alike
 
 
 def test_sweep_builds_each_reward_once_before_the_runs():
@@ -285,7 +286,7 @@ def test_sweep_builds_each_reward_once_before_the_runs():
     spec = study.spec_from_mapping(TINY, "tiny")
     base = {k: v for k, v in TINY.items() if k not in ("alphabet", "min_len", "max_len")}
     other = study.spec_from_mapping({**base, "run": "tiny-baseline", "reward": "baseline"}, "tiny")
-    tasks = [study.Task(spec, "smoke", s) for s in (0, 1)] + [study.Task(other, "smoke", 0)]
+    tasks = [execution.Task(spec, "smoke", s) for s in (0, 1)] + [execution.Task(other, "smoke", 0)]
     with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster, Client(cluster) as client:
         built = warm_rewards(client, tasks, list(client.scheduler_info()["workers"]))
     assert sorted(built) == ["baseline", "table"]  # one build per distinct (reward, options)

@@ -1,0 +1,127 @@
+"""How runs are executed: one (run, seed) is one papermill execution of ``notebooks/train.ipynb``
+into its run folder (:mod:`gfn_lib.study.notebook` is what that notebook calls).
+
+:func:`plan` validates every run, its profile and its resolved config before anything is
+written and returns :class:`Task` s (picklable, for Dask: :mod:`gfn_lib.sweep`);
+:func:`execute` runs one: skips it if finished, resumes it if incomplete, and on a failure keeps
+the executed notebook and writes ``FAILED``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import socket
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import papermill as pm
+
+from gfn_lib.config import TrainConfig
+from gfn_lib.storage import atomic_write_text
+from gfn_lib.study.folders import FAILED, RUNNING, run_dir, run_status
+from gfn_lib.study.specs import REPO, RunSpec, list_runs, load_profile, load_run, resolve_config
+
+NOTEBOOKS_DIR = REPO / "notebooks"
+
+
+@dataclass
+class Task:
+    """One (run, seed) of a profile, picklable for a distributed engine."""
+
+    spec: RunSpec
+    profile: str
+    seed: int
+    force: bool = False
+    out_root: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    threads: int | None = None
+    cost: float = 1.0
+    """Relative compute estimate (:func:`relative_cost`): sweeps start the costliest first."""
+
+    @property
+    def folder(self) -> Path:
+        return run_dir(self.profile, self.spec.name, self.seed, Path(self.out_root) if self.out_root else None)
+
+
+@dataclass
+class TaskResult:
+    run: str
+    seed: int
+    status: str
+    folder: str
+    error: str = ""
+    seconds: float = 0.0
+
+
+PLL_REWARDS = ("esm2pll", "improved")
+"""Rewards that run a masked LM on every new sequence (pseudo-log-likelihood): the costly ones."""
+
+
+def relative_cost(cfg: TrainConfig) -> float:
+    """A rough, unitless estimate of a run's compute, for scheduling the longest runs first.
+
+    steps x batch x layers x width, x2 for rewards that run a masked LM every step
+    (:data:`PLL_REWARDS`), x1.5 for SubTB (flow head; in our runs it stays at maximum
+    length longest). Measured in the cpu profile: 0.07 s/step (baseline, trained),
+    0.09-0.12 (PLL rewards, short sequences), 0.18 (SubTB at maximum length)."""
+    cost = cfg.n_steps * cfg.batch_size * cfg.n_layers * max(cfg.d_model, 64)
+    return cost * (2.0 if cfg.reward in PLL_REWARDS else 1.0) * (1.5 if cfg.loss == "subtb" else 1.0)
+
+
+def plan(names: Iterable[str | Path], profile: str | None, seeds: int = 1, **task_kw: Any) -> list[Task]:
+    """Validate every run, its profile and its resolved config before anything is written."""
+    prof = load_profile(profile)
+    specs = [load_run(n) for n in names] if names else list_runs("documented")
+    overrides = task_kw.get("overrides", {})
+    tasks = []
+    for spec in specs:
+        for seed in range(seeds):
+            cfg = resolve_config(spec, prof, seed, **overrides)
+            tasks.append(Task(spec, prof.name, seed, cost=relative_cost(cfg), **task_kw))
+    return tasks
+
+
+def execute(task: Task, progress_bar: bool = False) -> TaskResult:
+    """Run one task through ``notebooks/train.ipynb`` with papermill (skip if finished,
+    resume if incomplete). A failure keeps the executed notebook and writes ``FAILED``."""
+    # papermill warns about parameters the notebook's parameters cell does not name; the
+    # notebook validates every parameter itself (unknown ones are an error naming them)
+    logging.getLogger("papermill").setLevel(logging.ERROR)
+    folder, t0 = task.folder, time.time()
+    status = run_status(folder)
+    if status == "running":
+        return TaskResult(task.spec.name, task.seed, "running", str(folder), "another process is running it")
+    if status == "finished" and not task.force:
+        return TaskResult(task.spec.name, task.seed, "skipped", str(folder))
+    if task.force and folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / FAILED).unlink(missing_ok=True)
+    atomic_write_text(folder / RUNNING, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+    if task.threads:
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(task.threads)
+    params = {**task.spec.parameters(), **task.overrides, "profile": task.profile, "seed": task.seed}
+    if task.out_root:
+        params["out_root"] = task.out_root
+    try:
+        pm.execute_notebook(
+            str(NOTEBOOKS_DIR / "train.ipynb"), str(folder / "train.ipynb"), parameters=params,
+            kernel_name="python3", progress_bar=progress_bar, cwd=str(REPO), log_output=False,
+        )  # fmt: skip
+    except Exception as err:  # papermill.PapermillExecutionError and kernel deaths alike
+        msg = f"{getattr(err, 'ename', type(err).__name__)}: {getattr(err, 'evalue', err)}".splitlines()[0]
+        atomic_write_text(folder / FAILED, msg + "\n")
+        return TaskResult(task.spec.name, task.seed, "failed", str(folder), msg, time.time() - t0)
+    finally:
+        (folder / RUNNING).unlink(missing_ok=True)
+    status = run_status(folder)
+    if status != "finished":  # the notebook ran but never wrote its marker
+        atomic_write_text(folder / FAILED, "notebook finished without writing FINISHED\n")
+        status = "failed"
+    return TaskResult(task.spec.name, task.seed, status, str(folder), seconds=time.time() - t0)

@@ -1,0 +1,139 @@
+"""What ``notebooks/train.ipynb`` calls, in its order: one run, inside the notebook's kernel.
+
+:func:`notebook_parameters` + :func:`setup_run` (papermill's parameters -> a :class:`RunSetup`:
+spec, profile, seed, resolved config, folder), :func:`describe_setup` (where each config
+value came from), :func:`make_trainer` (writes ``run.json``, then builds the
+:class:`~gfn_lib.trainer.Trainer`), and :func:`finish_run` (``FINISHED``, last).
+
+The training loop lives in :mod:`gfn_lib.trainer`: the notebook calls ``trainer.train()``,
+which calls :meth:`~gfn_lib.trainer.Trainer.train_step` once per update
+(``notebooks/train.ipynb`` -> ``study.notebook.make_trainer`` -> ``Trainer.train`` ->
+``Trainer.train_step``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from gfn_lib import __version__, rewards
+from gfn_lib.config import TrainConfig
+from gfn_lib.storage import atomic_write_text
+from gfn_lib.study.folders import mark_finished, run_dir, run_summary
+from gfn_lib.study.specs import PARAMS_DIR, Profile, RunSpec, load_profile, load_run, resolve_config, spec_from_mapping
+from gfn_lib.tracking import WandbTracker
+from gfn_lib.trainer import Trainer, select_device
+
+
+@dataclass
+class RunSetup:
+    spec: RunSpec
+    profile: Profile
+    seed: int
+    cfg: TrainConfig
+    folder: Path
+
+
+def notebook_parameters(namespace: Mapping[str, Any], names_before: Iterable[str]) -> dict[str, Any]:
+    """The names the parameters cell and papermill's injected cell defined."""
+    before = set(names_before)
+    return {
+        k: v for k, v in namespace.items()
+        if k not in before and not k.startswith("_") and k not in ("In", "Out", "get_ipython", "exit", "quit")
+    }  # fmt: skip
+
+
+def setup_run(params: Mapping[str, Any]) -> RunSetup:
+    """Resolve notebook parameters into a run: the params file of ``run`` (if there is one)
+    overlaid with every parameter given; unknown parameters are an error naming them."""
+    params = dict(params)
+    profile = load_profile(params.pop("profile", None))
+    out_root = params.pop("out_root", None)
+    seed = int(params.pop("seed", 0) or 0)
+    name = params.get("run")
+    values: dict[str, Any] = {}
+    if name and (PARAMS_DIR / f"{name}.yaml").exists():
+        values.update(load_run(name).parameters())
+    values.update({k: v for k, v in params.items() if v is not None})
+    spec = spec_from_mapping(values, source="notebook parameters")
+    cfg = resolve_config(spec, profile, seed)
+    folder = run_dir(profile.name, spec.name, seed, Path(out_root) if out_root else None)
+    return RunSetup(spec, profile, seed, cfg, folder)
+
+
+def describe_setup(setup: RunSetup) -> pd.DataFrame:
+    """Table of the resolved config: value, memo default, and where each value came from."""
+    defaults = TrainConfig.model_construct()
+    assumptions = setup.spec.meta.get("assumptions", {})
+    rows = []
+    for name, value in setup.cfg.model_dump().items():
+        if name in setup.profile.set or name in setup.profile.scale:
+            source = f"profile {setup.profile.name}"
+        elif name in assumptions:
+            source = f"assumption: {assumptions[name]}"
+        elif name in setup.spec.fields:
+            source = "run"
+        else:
+            source = "memo default"
+        rows.append({"field": name, "value": value, "memo default": getattr(defaults, name), "source": source})
+    return pd.DataFrame(rows).set_index("field")
+
+
+SPEED_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_", "CUDA_VISIBLE_DEVICES")
+"""Environment variables that change a run's speed, recorded in ``run.json``."""
+
+
+def write_run_record(setup: RunSetup, reward_info: Mapping[str, Any] | None = None) -> None:
+    """``run.json``: metadata, profile, seed, resolved config and reward provenance."""
+    record = {
+        "run": setup.spec.name,
+        "meta": setup.spec.meta,
+        "fields": setup.spec.fields,
+        "profile": setup.profile.name,
+        "step_scale": setup.profile.step_scale,
+        "seed": setup.seed,
+        "config": setup.cfg.model_dump(),
+        "reward": dict(reward_info or {}),
+        "gfn_lib": __version__,
+        "torch": torch.__version__,
+        "host": socket.gethostname(),
+        "env": {k: os.environ.get(k) for k in SPEED_ENV},
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    setup.folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(setup.folder / "run.json", json.dumps(record, indent=2, default=str))
+
+
+def make_trainer(setup: RunSetup) -> Trainer:
+    """The run's :class:`~gfn_lib.trainer.Trainer` (resuming if a checkpoint exists), with wandb
+    logging unless ``wandb_mode`` is ``disabled``; writes ``run.json``."""
+    cfg = setup.cfg
+    reward = rewards.load(cfg.reward, cfg.env, select_device(cfg.device), **cfg.reward_options)
+    write_run_record(setup, reward.describe())
+    tracker = None
+    if cfg.wandb_mode != "disabled":
+        tracker = WandbTracker(
+            setup.folder, setup.spec.name, setup.seed, setup.profile.name,
+            config={**cfg.model_dump(), **setup.spec.meta, "profile": setup.profile.name}, mode=cfg.wandb_mode,
+        )  # fmt: skip
+    return Trainer(cfg, setup.folder, reward=reward, tracker=tracker)
+
+
+def finish_run(setup: RunSetup, trainer: Trainer) -> dict[str, Any]:
+    """Close logging and write the ``FINISHED`` marker last; returns the run's key figures."""
+    if trainer.tracker is not None:
+        trainer.tracker.finish()
+    summary = run_summary(setup.folder)
+    summary.pop("status", None)
+    summary["train_seconds"] = trainer.elapsed_s
+    mark_finished(setup.folder, summary)
+    return summary
