@@ -1,18 +1,23 @@
-"""Figures shared by the notebooks (matplotlib + seaborn styling)."""
+"""Figures shared by the notebooks (matplotlib + seaborn styling): one run's curves
+(:func:`plot_run`, the train notebook) and the report's figures (which runs go in which figure:
+:func:`gfn_lib.memo.figures.make_figures`)."""
 
 from __future__ import annotations
 
+import math
 import textwrap
+from pathlib import Path
 
 import matplotlib
 
 if matplotlib.get_backend().lower() not in ("module://matplotlib_inline.backend_inline", "inline"):
     matplotlib.use("Agg", force=False)  # headless outside Jupyter
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from gfn_lib.analysis import smooth
+from gfn_lib.analysis import default_window, smooth
 
 RUN_PANELS = [
     ("loss", "TB loss (log scale)", True),
@@ -44,7 +49,7 @@ def plot_run(df: pd.DataFrame, title: str = "", window: int = 25) -> plt.Figure:
     return fig
 
 
-# ---- memo report figures (gfn_lib.memo.make_figures) ------------------------------------------
+# ---- memo report figures (gfn_lib.memo.figures.make_figures) ----------------------------------
 # Each takes {run label: [(seed, metrics DataFrame, explosion step or None), ...]}: every seed
 # of a run is drawn in the run's colour (first seed solid, others thinner), smoothed with the
 # analysis module's default window. Runs without data are listed in the legend as "(no data)".
@@ -60,8 +65,6 @@ def _palette(runs: dict) -> dict[str, tuple]:
 
 
 def _smoothed(df: pd.DataFrame, col: str) -> pd.Series:
-    from gfn_lib.analysis import default_window
-
     return smooth(pd.to_numeric(df[col], errors="coerce"), default_window(len(df)))
 
 
@@ -168,8 +171,6 @@ def plot_metric_panels(runs: dict[str, SeedCurves], step_scale: float = 1.0, tit
 def plot_tb_residual(runs: dict[str, SeedCurves], step_scale: float = 1.0, title: str = "") -> plt.Figure:
     """Per run (first seed with data): the mean TB residual log Z + log P_F − log R′ and its
     parts log Z, mean log P_F and −mean log R′ (smoothed; nats). The parts sum to the residual."""
-    import math
-
     sns.set_theme(style="whitegrid", context="notebook")
     items = [(k, v[0]) for k, v in runs.items() if v]
     n = max(len(items), 1)
@@ -216,8 +217,6 @@ def plot_log_pf_decomposition(runs: dict[str, SeedCurves], step_scale: float = 1
     """mean actions per trajectory and log P_F per action (smoothed), one line per run: a fall
     of mean log P_F is either longer sequences (top) or a less confident policy (bottom: per-action
     log-prob falling away from 0). Dashed: a uniform policy over ``n_actions`` actions."""
-    import numpy as np
-
     panels = [("mean_actions", "actions per sequence\n(residues + STOP)"),
               ("log_pf_per_action", "log P_F per action (nats)\n0 = certain")]
     fig = plot_metric_panels(runs, step_scale, title, panels)
@@ -231,8 +230,6 @@ def plot_log_pf_decomposition(runs: dict[str, SeedCurves], step_scale: float = 1
 
 def save_figure(fig: plt.Figure, folder, name: str, dpi: int = 110) -> list:
     """Write ``<folder>/<name>.png`` and ``.svg``; returns the two paths."""
-    from pathlib import Path
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{name}.png", folder / f"{name}.svg"]

@@ -5,7 +5,8 @@ real runs leave them: ``run.json`` (as the train notebook writes it), ``config.y
 ``metrics.csv`` (the trainer's columns), ``samples.csv``, ``reward.json`` and a status marker
 (``FINISHED`` written last, ``FAILED``, a live ``RUNNING`` lock, or none: incomplete). The
 runs are read against a frozen copy of ``params/`` (``tests/data/report_fixture/params``, with
-its own ``tiny`` profile), so edits to the live params files do not move the snapshot.
+its own ``tiny`` profile and the ``cpu`` profile of ``tests/test_memo.py``), so edits to the live
+params files do not move the snapshot.
 
 :func:`render_report` calls every table and sentence function ``notebooks/memo.py`` calls and
 returns them as JSON-able cells; ``tests/test_report_snapshot.py`` compares them with
@@ -98,17 +99,18 @@ def curves(explode_at: int | None = 190, *, reward_jump: bool = True, collapse: 
 
 def write_run(root: Path, run: str, seed: int, df: pd.DataFrame | None, *, status: str = "finished",
               meta: dict | None = None, record: bool = True, torn: bool = False,
-              started: str = "2026-11-24T10:00:00") -> None:
-    """One seed folder as a run leaves it. ``status``: finished | failed | running | incomplete."""
-    prof = study.load_profile(PROFILE)
+              started: str = "2026-11-24T10:00:00", profile: str = PROFILE) -> None:
+    """One seed folder as a run leaves it (call under :func:`frozen_params`). ``status``:
+    finished | failed | running | incomplete; ``meta``: a run without a params file."""
+    prof = study.load_profile(profile)
     path = PARAMS / f"{run}.yaml"
     spec = study.load_run(path) if path.exists() else study.spec_from_mapping(meta or {"run": run}, "fixture")
     cfg = study.resolve_config(spec, prof, seed).model_dump()
-    folder = root / PROFILE / "runs" / run / f"seed-{seed}"
+    folder = root / profile / "runs" / run / f"seed-{seed}"
     folder.mkdir(parents=True)
     (folder / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     if record:
-        rec = {"run": run, "meta": spec.meta, "fields": spec.fields, "profile": PROFILE,
+        rec = {"run": run, "meta": spec.meta, "fields": spec.fields, "profile": profile,
                "step_scale": prof.step_scale, "seed": seed, "config": cfg,
                "reward": {"name": cfg["reward"]}, "gfn_lib": "0.1.0", "torch": "2.13.0",
                "host": "fixture", "env": {"OMP_NUM_THREADS": "1"}, "started": started}

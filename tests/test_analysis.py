@@ -9,8 +9,6 @@ import pandas as pd
 import pytest
 
 from gfn_lib.analysis import (
-    MEMO_REWARD_C_TABLE,
-    MEMO_TRIGGER_TABLE,
     attribute_log_pf_change,
     budget_at_step,
     classify_trigger,
@@ -19,12 +17,12 @@ from gfn_lib.analysis import (
     describe_phase,
     detect_explosion,
     implied_log_z,
+    implied_log_z_rows,
     log_pf_fall_driver,
-    map_step,
-    memo_implied_log_z,
     smooth,
     summary_table,
 )
+from gfn_lib.memo.quotes import MEMO_REWARD_C_TABLE, MEMO_TRIGGER_TABLE
 
 N = 2000  # steps in a synthetic run; default window 21, min_persist 42
 B = 64
@@ -404,11 +402,11 @@ def test_summary_table_reads_smoothed_rows():
 
 
 # ---------------------------------------------------------------------------
-# implied log_Z, budget, step mapping
+# implied log_Z, budget
 # ---------------------------------------------------------------------------
 
 def test_memo_implied_log_z_is_12_13_15_16_on_the_lagging_root():
-    t = memo_implied_log_z()
+    t = implied_log_z_rows(MEMO_REWARD_C_TABLE)
     assert np.round(t["log_z_lagging"]).tolist() == [12, 13, 15, 16]
     assert t["log_z_lagging"].tolist() == pytest.approx([12.13, 13.30, 14.64, 15.63], abs=0.01)
     assert (t["log_z_leading"] > 20).all()
@@ -444,16 +442,6 @@ def test_budget_at_step_6000_matches_the_memo():
     lrs = [3e-4 * min(t / 1000, 1.0) for t in range(1, 6001)]
     assert b["lr_sum_exact"] == pytest.approx(sum(lrs))
     assert budget_at_step(100, warmup_steps=0)["lr_sum_exact"] == pytest.approx(0.03)
-
-
-def test_map_step_is_proportional_and_clipped():
-    assert map_step(6000, run_total=2000) == 1200
-    assert map_step(10_000, run_total=2000) == 2000
-    assert map_step(5000, 10_000, run_total=300) == 150
-    assert map_step(0, run_total=2000) == 1
-    assert map_step(12_000, run_total=2000) == 2000
-    with pytest.raises(ValueError):
-        map_step(6000, run_total=0)
 
 
 def test_memo_trigger_table_is_the_memos():

@@ -4,61 +4,35 @@ several seeds, and an empty outputs folder."""
 
 from __future__ import annotations
 
-import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
+import report_fixture as fixture
 
 from gfn_lib import memo, study
-from gfn_lib.trainer import METRIC_COLUMNS
+from gfn_lib.config import TrainConfig, make_config
 
 PROFILE = "cpu"  # step_scale 0.2: memo step 6000 -> 1200; runs of 2000 steps
 N = 2000
 
 
-def curves(explode_at: int | None = 1280, *, reward_jump: bool = True, collapse: bool = False,
-           seed: int = 0, n: int = N, length_after: float = 29.0) -> pd.DataFrame:
-    """A reward-C-like run: short sequences, small decreasing loss, then (optionally) at
-    ``explode_at`` a reward jump, sequences lengthening and the loss rising ~50x."""
-    rng = np.random.default_rng(seed)
-    step = np.arange(1, n + 1)
-    after = (step >= explode_at) if explode_at else np.zeros(n, bool)
-    loss = np.where(after, 1500.0, 40.0 - 15.0 * step / n) * rng.lognormal(0, 0.1, n)
-    reward = np.where(after & reward_jump, 0.8, 0.06) + rng.normal(0, 0.01, n)
-    length = np.where(after, length_after, 10.5) + rng.normal(0, 0.2, n)
-    per_action = np.where(after, -2.1, -1.9) + rng.normal(0, 0.01, n)
-    actions = length + 1
-    df = pd.DataFrame({c: 0.0 for c in METRIC_COLUMNS}, index=range(n))
-    df["step"] = step
-    df["loss"] = df["total_loss"] = loss
-    df["mean_length"], df["mean_actions"], df["log_pf_per_action"] = length, actions, per_action
-    df["mean_log_pf"] = actions * per_action
-    df["mean_reward"] = reward
-    df["mean_target_log_reward"] = df["mean_log_reward"] = np.log(np.clip(reward, 1e-3, 1))
-    df["log_z"] = 3e-4 * step
-    df["residual_mean"] = df["log_z"] + df["mean_log_pf"] - df["mean_target_log_reward"]
-    df["unique_frac"] = 1 / 64 if collapse else 1.0
-    return df
+def curves(explode_at: int | None = 1280, **kw) -> pd.DataFrame:
+    """A reward-C-like run of ``N`` steps (:func:`report_fixture.curves`), exploding at step 1280."""
+    return fixture.curves(explode_at, n=kw.pop("n", N), **kw)
 
 
-def write_run(root, run: str, seed: int, df: pd.DataFrame | None, *, finished: bool = True,
-              meta: dict | None = None, torn: bool = False) -> None:
-    spec = study.load_run(run) if (study.PARAMS_DIR / f"{run}.yaml").exists() else None
-    prof = study.load_profile(PROFILE)
-    folder = study.run_dir(PROFILE, run, seed, root)
-    folder.mkdir(parents=True)
-    cfg = (study.resolve_config(spec, prof, seed) if spec else
-           study.resolve_config(study.spec_from_mapping({"run": run}, "test"), prof, seed)).model_dump()
-    record = {"run": run, "meta": meta or (spec.meta if spec else {"run": run}), "fields": {},
-              "profile": PROFILE, "step_scale": prof.step_scale, "seed": seed, "config": cfg,
-              "started": "2026-11-24T10:00:00"}
-    (folder / "run.json").write_text(json.dumps(record))
-    if df is not None:
-        text = df.to_csv(index=False)
-        (folder / "metrics.csv").write_text(text + ("1234,5" if torn else ""))
-    if finished:
-        study.mark_finished(folder, {})
+def write_run(root, run: str, seed: int, df: pd.DataFrame | None, *, finished: bool = True, **kw) -> None:
+    fixture.write_run(root, run, seed, df, status="finished" if finished else "incomplete", profile=PROFILE, **kw)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def frozen_params():
+    """The runs of a frozen copy of params/ (edits to the live params files do not move these tests)."""
+    with fixture.frozen_params():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +142,7 @@ def test_log_pf_decomposition_and_claims(synthetic):
 
 
 def test_fidelity_checks_on_synthetic_curves():
-    cfg = {"warmup_steps": 250, "min_len": 10, "max_len": 30}
+    cfg = make_config({"warmup_steps": 250, "min_len": 10, "max_len": 30})
     good = memo.check_short_first_phase(curves(1600), cfg, 0.25)
     assert good.passed is True and "decreasing" in good.detail
     long_ = memo.check_short_first_phase(curves(1600).assign(mean_length=29.0), cfg, 0.25)
@@ -176,10 +150,10 @@ def test_fidelity_checks_on_synthetic_curves():
     rising = curves(None).assign(loss=np.linspace(20, 90, N))
     assert memo.check_short_first_phase(rising, cfg, 0.25).passed is False
     assert memo.check_short_first_phase(pd.DataFrame(), cfg, 0.25).passed is None
-    assert memo.check_explosion_after_reward_jump(curves(1600)).passed is True
-    flat = memo.check_explosion_after_reward_jump(curves(1600, reward_jump=False))
+    assert memo.check_explosion_after_reward_jump(curves(1600), 64).passed is True
+    flat = memo.check_explosion_after_reward_jump(curves(1600, reward_jump=False), 64)
     assert flat.passed is False and "explosion at step" in flat.detail
-    assert memo.check_explosion_after_reward_jump(curves(None)).passed is False
+    assert memo.check_explosion_after_reward_jump(curves(None), 64).passed is False
     assert memo.check_timing_near_memo(1500, 0.25).passed is True
     assert memo.check_timing_near_memo(1800, 0.25).passed is False  # memo 7200 > 7000
     assert memo.check_timing_near_memo(None, 0.25).passed is False
@@ -223,10 +197,10 @@ def test_helpers_spread_timing_and_episodes():
     assert memo.spread([-2.01, -1.99], ".1f") == "-2.0"  # prints alike: one value
     assert memo.step_spread([None, None]) == "never (2/2 seeds)"
     assert memo.step_spread([1000, None], "int") == "1,000; never in 1/2 seeds"
-    assert memo._timing_word([1000], [500], 2500) == "earlier"
-    assert memo._timing_word([1000], [1050], 2500) == "same"
-    assert memo._timing_word([1000, 1400], [1200, 1300], 2500) == "same"
-    assert memo._timing_word([1000], [None], 2500) == "removed (no explosion)"
+    assert memo.timing_word([1000], [500], 2500) == "earlier"
+    assert memo.timing_word([1000], [1050], 2500) == "same"
+    assert memo.timing_word([1000, 1400], [1200, 1300], 2500) == "same"
+    assert memo.timing_word([1000], [None], 2500) == "removed (no explosion)"
     assert memo.prediction_verdict("later", "removed (no explosion)") == "consistent (beyond the run's end)"
     assert memo.prediction_verdict("earlier", "later") == "contradicted"
     twice = curves(600)
@@ -288,3 +262,48 @@ def test_an_unfinished_run_without_explosion_says_how_far_it_got(tmp_path):
     t = memo.explosion_table(memo.load_study(PROFILE, tmp_path)).set_index("Run")
     assert t.loc["baseline", "Explosion Step"] == "none by step 500"  # not "never"
     assert t.loc["baseline", "≈ memo step"] == "none by 2,500"
+
+
+def test_seed_config_reads_old_records_through_train_config():
+    errors: list[str] = []
+    fallback = make_config({"n_steps": 2000})
+    # a record written before some fields existed: they take TrainConfig's defaults
+    cfg = memo.seed_config({"config": {"lr": 1e-3, "batch_size": 16}}, fallback, "old/run.json", errors)
+    assert (cfg.lr, cfg.batch_size, cfg.warmup_steps) == (1e-3, 16, TrainConfig().warmup_steps) and not errors
+    # a key TrainConfig no longer has is dropped, and named
+    cfg = memo.seed_config({"config": {"lr": 1e-3, "retired_field": 1}}, fallback, "x/run.json", errors)
+    assert cfg.lr == 1e-3 and "retired_field" in errors[-1]
+    # an invalid record, or none yet: the params resolved for the profile
+    assert memo.seed_config({"config": {"lr": -1.0}}, fallback, "bad/run.json", errors) is fallback
+    assert "bad/run.json" in errors[-1] and "'lr'" in errors[-1]
+    assert memo.seed_config({}, fallback, "new/run.json", errors) is fallback
+    # neither: TrainConfig's defaults, and the report says so
+    assert memo.seed_config({}, None, "orphan", errors) == TrainConfig() and "defaults assumed" in errors[-1]
+
+
+def test_log_pf_claim_and_its_sentence_rest_on_the_same_seeds(synthetic):
+    falls = memo.log_pf_falls(synthetic)
+    shows = memo.claims_table(synthetic).set_index("Memo claim").loc[
+        "log_pf drops because the policy becomes confident", "What our runs show"]
+    assert f"fell ≥ 5 nats in {len(falls)} finished seeds" in shows
+    assert f"{len(falls)} finished seeds" in memo.decomposition_sentence(synthetic)
+    # sensitivity runs count: the folder-only sensitivity run's first seed falls, by length
+    sens = synthetic.runs.pop("sens-length-penalty")
+    try:
+        assert len(memo.log_pf_falls(synthetic)) == len(falls) - 1
+    finally:
+        synthetic.runs["sens-length-penalty"] = sens
+
+
+def test_one_mapping_between_memo_steps_and_profile_steps(synthetic):
+    assert study.memo_to_run_step(6000, 0.2) == 1200 == synthetic.to_run_step(6000)
+    assert study.memo_to_run_step(100, 0.004) == 1  # never step 0
+    assert study.run_to_memo_step(1200, 0.2) == 6000 == synthetic.to_memo_step(1200)
+    assert study.run_to_memo_step(None, 0.2) is None
+
+
+def test_the_report_loads_without_papermill_or_the_trainer():
+    code = ("import sys, gfn_lib.memo, gfn_lib.study; "
+            "print([m for m in ('papermill', 'gfn_lib.trainer', 'gfn_lib.study.execution') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

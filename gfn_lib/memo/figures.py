@@ -1,0 +1,50 @@
+"""The report's figures: which runs go in which figure (the drawing is :mod:`gfn_lib.plots`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gfn_lib import plots
+from gfn_lib.memo.quotes import EXAMPLE_RUN, MEMO_WINDOW
+from gfn_lib.memo.runs import RunGroup, Study
+from gfn_lib.memo.verdicts import sensitivity_runs
+
+
+def make_figures(st: Study, save: bool = True) -> dict[str, Any]:
+    """Every figure of the report, saved as PNG and SVG under ``<out_root>/<profile>/figures/``
+    when ``save``; returns {name: Figure}."""
+    curves = {g.name: [(s.seed, s.metrics, s.explosion_step) for s in g.with_data]
+              for g in st.runs.values()}
+
+    def label(g: RunGroup) -> str:  # unfinished runs say so in the legend
+        return g.short_name if len(g.finished) == len(g.seeds) or not g.with_data \
+            else f"{g.short_name} [{g.status_text}]"
+
+    docs = {label(g): curves[g.name] for g in st.group("documented")}
+    abl = {label(g): curves[g.name] for g in
+           [st.get(EXAMPLE_RUN), *st.group("ablation")] if g is not None}
+    sens = {label(g): curves[g.name] for g in sensitivity_runs(st)}
+    docs_and_abl = {**docs, **{k: v for k, v in abl.items() if k not in docs}}
+    window = tuple(st.to_run_step(m) for m in MEMO_WINDOW)
+    name = st.profile.name
+    figs = {
+        "loss_explosions": plots.plot_loss_explosions(
+            {"documented runs": docs, "ablations of reward-C (with the base)": abl},
+            step_scale=st.step_scale, memo_window=window, title=f"TB loss per run ({name} profile)"),
+        "metrics_documented": plots.plot_metric_panels(
+            docs, step_scale=st.step_scale, title=f"Documented runs ({name} profile)"),
+        "metrics_ablations": plots.plot_metric_panels(
+            abl, step_scale=st.step_scale, title=f"Ablations of reward-C ({name} profile)"),
+        "metrics_sensitivity": plots.plot_metric_panels(
+            sens, step_scale=st.step_scale, title=f"Sensitivity runs: unstated settings varied ({name} profile)"),
+        "tb_residual": plots.plot_tb_residual(
+            docs_and_abl, step_scale=st.step_scale,
+            title=f"TB residual = log Z + log P_F − log R′ and its parts ({name} profile)"),
+        "log_pf_decomposition": plots.plot_log_pf_decomposition(
+            docs_and_abl, step_scale=st.step_scale,
+            title=f"mean log P_F = mean actions × log P_F per action ({name} profile)"),
+    }  # fmt: skip
+    if save:
+        for fig_name, fig in figs.items():
+            plots.save_figure(fig, st.figures_dir, fig_name)
+    return figs

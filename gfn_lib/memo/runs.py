@@ -1,0 +1,268 @@
+"""Loading one profile's runs for the report: :func:`load_study` -> :class:`Study` of
+:class:`RunGroup` (one per run) of :class:`SeedRun` (one per seed folder, or a ``missing``
+placeholder), in the report's order.
+
+Local run folders are the source of truth (:mod:`gfn_lib.study.folders`). Each seed carries
+its metrics, its explosion (:func:`gfn_lib.analysis.detect_explosion`), its trigger
+(:func:`gfn_lib.analysis.classify_trigger`) and its config as a validated
+:class:`~gfn_lib.config.TrainConfig`, made in one place, :func:`seed_config`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from gfn_lib.analysis import ExplosionResult, Trigger, classify_trigger, detect_explosion
+from gfn_lib.config import ConfigError, TrainConfig, make_config
+from gfn_lib.memo.quotes import MEMO_TRIGGER_TABLE
+from gfn_lib.storage import read_metrics
+from gfn_lib.study import (
+    Profile,
+    RunSpec,
+    group_rank,
+    list_runs,
+    load_profile,
+    load_run,
+    memo_to_run_step,
+    outputs_root,
+    params_files,
+    read_record,
+    resolve_config,
+    run_status,
+    run_to_memo_step,
+    seed_folders,
+    seed_of,
+)
+
+
+def seed_config(record: dict[str, Any], fallback: TrainConfig | None, source: str,
+                errors: list[str]) -> TrainConfig:
+    """The config a seed trained with, as a validated TrainConfig: the one place it is made.
+
+    1. ``run.json``'s ``config`` (the resolved config, dumped when the run started), through
+       :func:`gfn_lib.config.make_config`. A field the record lacks (written before the field
+       existed) takes its TrainConfig default, which keeps the behaviour runs had before it;
+       a key TrainConfig no longer has is dropped and named in ``errors``.
+    2. Else (no record yet, or an invalid one: named in ``errors``): ``fallback``, the run's
+       params resolved for the profile.
+    3. Else (a folder with neither): TrainConfig's defaults, named in ``errors``.
+    """
+    values = record.get("config")
+    if isinstance(values, dict) and values:
+        unknown = sorted(set(values) - set(TrainConfig.model_fields))
+        if unknown:
+            errors.append(f"{source}: fields no longer in TrainConfig ignored: {', '.join(unknown)}")
+        try:
+            return make_config({k: v for k, v in values.items() if k not in unknown}, source)
+        except ConfigError as err:
+            errors.append(str(err))
+    if fallback is not None:
+        return fallback
+    errors.append(f"{source}: no config in a run record or params file: TrainConfig defaults assumed")
+    return TrainConfig()
+
+
+@dataclass
+class SeedRun:
+    """One seed folder of a run (``seed is None``: no folder at all, status ``missing``)."""
+
+    run: str
+    seed: int | None
+    folder: Path
+    status: str
+    record: dict[str, Any]
+    metrics: pd.DataFrame
+    config: TrainConfig
+    """See :func:`seed_config`."""
+
+    @property
+    def has_data(self) -> bool:
+        return len(self.metrics) > 0 and "loss" in self.metrics.columns
+
+    @property
+    def finished(self) -> bool:
+        return self.status == "finished" and self.has_data
+
+    @property
+    def last_step(self) -> int | None:
+        return int(self.metrics["step"].iloc[-1]) if self.has_data else None
+
+    @cached_property
+    def explosion(self) -> ExplosionResult | None:
+        return detect_explosion(self.metrics) if self.has_data else None
+
+    @cached_property
+    def trigger(self) -> Trigger | None:
+        if self.explosion is None:
+            return None
+        return classify_trigger(self.metrics, self.explosion, batch_size=self.config.batch_size)
+
+    @property
+    def explosion_step(self) -> int | None:
+        return self.explosion.step if self.explosion is not None else None
+
+
+def short_name(run: str) -> str:
+    """The memo's short run name: ``gflownet-baseline-10k`` → ``baseline``."""
+    name = re.sub(r"^gflownet-", "", run)
+    name = re.sub(r"(-validation)?-10k$", "", name)
+    return name
+
+
+@dataclass
+class RunGroup:
+    """Every seed of one run (a params file and/or a folder under ``runs/``)."""
+
+    name: str
+    group: str
+    meta: dict[str, Any]
+    fields: dict[str, Any]
+    seeds: list[SeedRun]
+
+    @property
+    def with_data(self) -> list[SeedRun]:
+        return [s for s in self.seeds if s.has_data]
+
+    @property
+    def finished(self) -> list[SeedRun]:
+        return [s for s in self.seeds if s.finished]
+
+    @property
+    def status_text(self) -> str:
+        """E.g. ``finished`` (one seed), ``finished ×3``, ``2 finished, 1 incomplete``, ``missing``."""
+        counts = Counter(s.status for s in self.seeds)
+        if len(counts) == 1:
+            (status, n), = counts.items()
+            return status if n == 1 else f"{status} ×{n}"
+        return ", ".join(f"{n} {st}" for st, n in sorted(counts.items()))
+
+    @property
+    def config(self) -> TrainConfig:
+        """Config of the first seed (seeds differ only in ``seed``)."""
+        return self.seeds[0].config
+
+    @property
+    def short_name(self) -> str:
+        return short_name(self.name)
+
+
+@dataclass
+class Study:
+    """One profile's runs, in the report's order (:func:`report_order`)."""
+
+    profile: Profile
+    root: Path
+    runs: dict[str, RunGroup]
+    load_errors: list[str] = field(default_factory=list)
+
+    @property
+    def folder(self) -> Path:
+        return self.root / self.profile.name
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.folder / "figures"
+
+    @property
+    def step_scale(self) -> float:
+        return self.profile.step_scale
+
+    def group(self, name: str) -> list[RunGroup]:
+        return [g for g in self.runs.values() if g.group == name]
+
+    def groups(self, names: tuple[str, ...] | list[str]) -> list[RunGroup]:
+        """The runs of several groups, group by group in the order given."""
+        return [g for name in names for g in self.group(name)]
+
+    def get(self, name: str) -> RunGroup | None:
+        return self.runs.get(name)
+
+    def to_run_step(self, memo_step: float) -> int:
+        """A memo step on this profile's step axis (:func:`gfn_lib.study.memo_to_run_step`)."""
+        return memo_to_run_step(memo_step, self.step_scale)
+
+    def to_memo_step(self, step: float | None) -> float | None:
+        return run_to_memo_step(step, self.step_scale)
+
+    @property
+    def n_with_data(self) -> int:
+        return sum(len(g.with_data) for g in self.runs.values())
+
+
+def report_order(groups: list[RunGroup]) -> list[RunGroup]:
+    """By group (:data:`gfn_lib.study.GROUP_ORDER`); documented runs in the order of the memo's
+    trigger table; the rest as listed (``list_runs`` order, then folder names)."""
+    memo_names = list(MEMO_TRIGGER_TABLE["run"])
+
+    def key(g: RunGroup) -> tuple[int, int]:
+        pos = memo_names.index(g.short_name) if g.short_name in memo_names else len(memo_names)
+        return group_rank(g.group), pos
+
+    return sorted(groups, key=key)  # stable: ties keep list_runs order
+
+
+def _specs(errors: list[str]) -> list[RunSpec]:
+    """Every params file as a spec; a broken file is named in ``errors``, never hides the others."""
+    try:
+        return list_runs()
+    except ConfigError as err:
+        errors.append(str(err))
+    specs = []
+    for path in params_files():
+        try:
+            specs.append(load_run(path))
+        except ConfigError as e:
+            errors.append(str(e)) if str(e) not in errors else None
+    return specs
+
+
+def load_study(profile: str | None = None, out_root: str | Path | None = None) -> Study:
+    """Every run of ``params/`` plus any other run folder of the profile, with all seeds.
+
+    A run without a folder gets one ``missing`` placeholder seed (its config resolved
+    from its params and the profile). Unreadable files never raise: the run shows as
+    ``incomplete``/``missing`` and the problem is listed in ``load_errors``.
+    """
+    prof = load_profile(profile)
+    root = Path(out_root) if out_root else outputs_root()
+    errors: list[str] = []
+    specs = _specs(errors)
+    runs_dir = root / prof.name / "runs"
+    names = [s.name for s in specs]
+    extra = sorted(p.name for p in runs_dir.iterdir() if p.is_dir() and p.name not in names) \
+        if runs_dir.is_dir() else []  # fmt: skip
+
+    groups: list[RunGroup] = []
+    for spec in [*specs, *extra]:
+        name = spec if isinstance(spec, str) else spec.name
+        fallback: TrainConfig | None = None
+        if not isinstance(spec, str):
+            try:
+                fallback = resolve_config(spec, prof)
+            except ConfigError as err:
+                errors.append(str(err))
+        seeds = []
+        for folder in seed_folders(runs_dir / name):
+            record = read_record(folder)
+            config = seed_config(record, fallback, str(folder / "run.json"), errors)
+            seeds.append(SeedRun(name, seed_of(folder), folder, run_status(folder), record,
+                                 read_metrics(folder / "metrics.csv"), config))
+        if not seeds:
+            config = seed_config({}, fallback, str(runs_dir / name), errors)
+            seeds = [SeedRun(name, None, runs_dir / name, "missing", {}, pd.DataFrame(), config)]
+        if isinstance(spec, str):  # a folder without a params file: metadata from its record
+            rec = next((s.record for s in seeds if s.record), {})
+            meta, fields = dict(rec.get("meta") or {}), dict(rec.get("fields") or {})
+            group = meta.get("group", "user")
+        else:
+            meta, fields, group = spec.meta, spec.fields, spec.group
+        groups.append(RunGroup(name, group, meta, fields, seeds))
+    ordered = report_order(groups)
+    return Study(prof, root, {g.name: g for g in ordered}, errors)
