@@ -1,13 +1,15 @@
 """``gfn-study``: run the study's notebooks, list runs, build the report, sweep on Dask.
 
-    gfn-study run [NAME ...] [--profile P] [--seeds N] [--force]   # papermill, one notebook per run
+    gfn-study run [NAME ...] [--all] [--profile P] [--seeds N] [--force]   # papermill, one notebook per run
     gfn-study list [--profile P]                                   # status and key figures
     gfn-study report [--profile P]                                 # memo notebook -> outputs/<P>/memo.html
     gfn-study sweep [NAME ...] [--seeds N] [--address tcp://...]   # seeds x runs on Dask distributed
     gfn-study train --out DIR [--config FILE] [--set field=value]  # one config, no notebook
 
 A NAME is a run in ``params/`` (see ``gfn-study list``) or a path to your own YAML file.
-Without NAMEs, ``run`` and ``sweep`` take the memo's six documented runs. Bad input is one
+Without NAMEs, ``run`` and ``sweep`` take the profile's runs (``runs`` in
+``params/profiles/<P>.yaml``: the six documented runs, reward-C with three seeds); ``--all``
+takes every run in ``params/``. Bad input is one
 line on stderr naming the file and field, exit code 2, and nothing under ``outputs/`` changes.
 
 Each command imports what it needs when it runs, so ``gfn-study list`` loads neither papermill
@@ -43,9 +45,9 @@ def _tasks(args: argparse.Namespace, **kw: object) -> list:
     overrides = parse_overrides(args.set)
     if args.wandb:
         overrides["wandb_mode"] = args.wandb
-    if args.seeds < 1:
+    if args.seeds is not None and args.seeds < 1:
         raise ConfigError(f"--seeds: must be >= 1, got {args.seeds}")
-    return execution.plan(args.names, args.profile, args.seeds, force=args.force, overrides=overrides, **kw)
+    return execution.plan(args.names, args.profile, args.seeds, args.all, force=args.force, overrides=overrides, **kw)
 
 
 def _report_results(results: list) -> int:
@@ -131,9 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def runs_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("names", nargs="*", metavar="NAME", help="runs in params/ or YAML paths (default: the six documented runs)")
+        p.add_argument("names", nargs="*", metavar="NAME", help="runs in params/ or YAML paths (default: the profile's runs)")
+        p.add_argument("--all", action="store_true", help="every run in params/ (documented, ablation, sensitivity)")
         p.add_argument("--profile", default=None, help="full | cpu | smoke (default: full with CUDA, cpu without)")
-        p.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per run (default 1)")
+        p.add_argument("--seeds", type=int, default=None,
+                       help="the first N of each run's seeds (params 'seeds', continued +1); default: the profile's count, else 1")  # fmt: skip
         p.add_argument("--force", action="store_true", help="re-run finished runs from scratch")
         p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="override config fields in every run")
         p.add_argument("--wandb", choices=["offline", "online", "disabled"], default=None, help="wandb mode (default offline)")

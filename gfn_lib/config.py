@@ -38,7 +38,12 @@ class TrainConfig(BaseModel):
     min_len: int = Field(10, ge=1)
     """Fewest residues: STOP is masked before this length."""
     max_len: int = Field(30, ge=1, le=512)
-    """Most residues: STOP is forced at this length."""
+    """Most residues."""
+    stop_action_at_max_len: bool = True
+    """``True``: a sequence that reaches ``max_len`` still takes a (forced, probability-1) STOP action,
+    so every trajectory has length + 1 actions. ``False`` (published): it ends without one, so it has
+    ``max_len`` actions. log P_F is the same either way (the forced STOP has log-probability 0); the
+    action count (``mean_actions``, ``log_pf_per_action``) and the entropy average differ."""
 
     # --- policy (causal Transformer) --------------------------------------------------------
     n_layers: int = Field(4, ge=1)
@@ -47,6 +52,19 @@ class TrainConfig(BaseModel):
     """Embedding width; must be divisible by ``n_heads``."""
     n_heads: int = Field(8, ge=1)
     """Attention heads."""
+    dropout: float = Field(0.0, ge=0, lt=1)
+    """Dropout on embeddings + positions, attention weights, attention output and the feed-forward
+    (as ``nn.TransformerEncoderLayer``). Active while sampling and scoring (the policy stays in train
+    mode), so log P_F is itself noisy. Published setup: 0.1."""
+    init: Literal["normal", "xavier"] = "normal"
+    """Weight init. ``normal``: N(0, 0.02) on every matrix, zero biases (nanoGPT; starts near uniform).
+    ``xavier``: Xavier-uniform on every parameter with >= 2 dims, PyTorch's default biases (the published
+    setup; starts far from uniform, about -2.2 nats per action instead of -3.0)."""
+    final_layernorm: bool = True
+    """LayerNorm between the last block and the action head (pre-LN convention). The published policy
+    has none (``nn.TransformerEncoder`` without ``norm``)."""
+    positions: Literal["learned", "sinusoidal"] = "learned"
+    """Position encoding: a learned table, or the fixed sinusoids of Vaswani et al. (published)."""
 
     # --- objective --------------------------------------------------------------------------
     loss: Literal["tb", "subtb", "logvar"] = "tb"
@@ -55,8 +73,12 @@ class TrainConfig(BaseModel):
     subtb_lambda: float = Field(0.9, gt=0)
     """SubTB geometric weight lambda: sub-trajectories of length k weigh lambda**k."""
     entropy_weight: float = Field(0.01, ge=0)
-    """Entropy bonus: the optimised loss is ``gfn_loss - entropy_weight * H``,
-    so a positive weight pushes the policy towards higher entropy (more exploration)."""
+    """Weight w of the exploration term (its form: ``entropy_term``)."""
+    entropy_term: Literal["entropy-bonus", "log-pf-penalty"] = "entropy-bonus"
+    """``entropy-bonus``: the optimised loss is ``gfn_loss - w * H`` with H the mean per-step entropy of
+    pi (pushes towards exploration). ``log-pf-penalty`` (the published phase3b "entropy_reg"):
+    ``gfn_loss - w * mean(sum_t log P_F)``; on-policy its expected gradient is zero, so it adds noise,
+    not exploration."""
 
     # --- reward ------------------------------------------------------------------------------
     reward: str = "baseline"
@@ -65,6 +87,9 @@ class TrainConfig(BaseModel):
     """Keyword options passed to ``gfn_lib.rewards.load``."""
     reward_exponent: float = Field(1.0, gt=0)
     """beta: the GFlowNet targets R(x)**beta (log R is multiplied by beta)."""
+    log_reward_eps: float | None = Field(None, gt=0)
+    """``None``: log R = log(clamp(R, 1e-6, 1)). A number eps: log R = log(R + eps) with R in [0, 1]
+    (published: 1e-8, so a reward of exactly 0 gives log R = -18.4)."""
     length_penalty: float = Field(0.0, ge=0)
     """Per-residue log-reward penalty: log R'(x) = beta * log R(x) - length_penalty * len(x).
     0 = none (the memo states none). ln(20) ~= 3.0 cancels the 20**L growth of the
@@ -78,10 +103,19 @@ class TrainConfig(BaseModel):
     (the memo's single learning rate). GFlowNet libraries use 10-1000x ``lr``."""
 
     # --- optimisation ------------------------------------------------------------------------
+    optimizer: Literal["adam", "adamw"] = "adam"
+    """``adam``: Adam (``weight_decay`` as an L2 term in the gradient); ``adamw``: AdamW (decoupled weight
+    decay; published). Either way log Z gets no weight decay."""
+    weight_decay: float = Field(0.0, ge=0)
+    """Weight decay of the policy's parameter group (published: 0.01 with AdamW)."""
     lr: float = Field(3e-4, gt=0)
-    """Adam learning rate of the policy."""
+    """Learning rate of the policy."""
+    lr_schedule: Literal["linear-warmup", "constant-then-cosine"] = "linear-warmup"
+    """Every group's lr over the run (see :func:`gfn_lib.trainer.get_lr`). ``linear-warmup``: ramp from
+    ~0 over ``warmup_steps``, then constant. ``constant-then-cosine`` (published): constant for
+    ``warmup_steps``, then cosine from the base lr to 0 at ``n_steps``."""
     warmup_steps: int = Field(1000, ge=0)
-    """Linear warmup of every parameter group's learning rate from ~0 to its value."""
+    """Length of the first phase of ``lr_schedule``."""
     batch_size: int = Field(64, ge=1)
     """Trajectories sampled per update."""
     n_steps: int = Field(10_000, ge=1)
@@ -133,6 +167,8 @@ class TrainConfig(BaseModel):
     def _consistent(self) -> TrainConfig:
         if self.min_len > self.max_len:
             raise _FieldError("min_len", f"min_len={self.min_len} > max_len={self.max_len}")
+        if self.lr_schedule == "constant-then-cosine" and self.warmup_steps >= self.n_steps:
+            raise _FieldError("warmup_steps", f"warmup_steps={self.warmup_steps} must be < n_steps={self.n_steps} for a cosine phase")
         if self.d_model % self.n_heads:
             raise _FieldError("d_model", f"d_model={self.d_model} not divisible by n_heads={self.n_heads}")
         return self
@@ -140,7 +176,7 @@ class TrainConfig(BaseModel):
     # --- derived ---------------------------------------------------------------------------
     @property
     def env(self) -> PeptideEnv:
-        return PeptideEnv(self.alphabet, self.min_len, self.max_len)
+        return PeptideEnv(self.alphabet, self.min_len, self.max_len, self.stop_action_at_max_len)
 
     @property
     def effective_log_z_lr(self) -> float:

@@ -18,6 +18,7 @@ STOP are padding and carry no probability.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -37,6 +38,9 @@ class PeptideEnv:
     """STOP is masked while fewer residues than this have been placed."""
     max_len: int = 30
     """STOP is forced once this many residues have been placed."""
+    stop_action_at_max_len: bool = True
+    """Whether the forced STOP at ``max_len`` counts as an action. It has probability 1 (log 0), so
+    log P_F is unchanged; ``False`` (the published setup) ends a full-length sequence without it."""
 
     def __post_init__(self) -> None:
         if len(set(self.alphabet)) != len(self.alphabet) or not self.alphabet:
@@ -80,8 +84,35 @@ class PeptideEnv:
 
     def valid_steps(self, lengths: torch.Tensor) -> torch.Tensor:
         """``[B, T]`` bool: positions that hold an action (residues and the STOP)."""
-        t = torch.arange(self.horizon, device=lengths.device)
-        return t.unsqueeze(0) <= lengths.unsqueeze(1)
+        t = torch.arange(self.horizon, device=lengths.device).unsqueeze(0)  # [1, T]
+        valid = t <= lengths.unsqueeze(1)  # [B, T]
+        if not self.stop_action_at_max_len:
+            valid &= t < self.max_len
+        return valid
+
+    def n_actions_taken(self, lengths: torch.Tensor) -> torch.Tensor:
+        """``[B]`` actions per trajectory: residues + STOP (no STOP at ``max_len`` when it is not an action)."""
+        n = lengths + 1
+        if not self.stop_action_at_max_len:
+            n = n.clamp(max=self.max_len)
+        return n
+
+    # ---- composition ------------------------------------------------------------------
+    def composition(self, actions: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``[B, V]`` residue counts of each sequence (STOP and padding excluded)."""
+        T = actions.shape[1]
+        residue = torch.arange(T, device=actions.device).unsqueeze(0) < lengths.unsqueeze(1)  # [B, T]
+        ids = torch.where(residue, actions, torch.full_like(actions, self.vocab_size))  # [B, T]
+        counts = torch.zeros(actions.shape[0], self.vocab_size + 1, device=actions.device)
+        counts.scatter_add_(1, ids, torch.ones_like(ids, dtype=counts.dtype))
+        return counts[:, : self.vocab_size]
+
+    def composition_entropy(self, actions: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``[B]`` Shannon entropy of each sequence's residue composition / log V, in [0, 1]
+        (the published reward C's H: a 50/50 two-letter sequence has 0.23 with V = 20)."""
+        counts = self.composition(actions, lengths)  # [B, V]
+        p = counts / counts.sum(1, keepdim=True).clamp(min=1)
+        return -(p * p.clamp(min=1e-30).log()).sum(1) / math.log(self.vocab_size)
 
     # ---- strings <-> tokens -----------------------------------------------------------
     @cached_property

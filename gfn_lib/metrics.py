@@ -1,9 +1,11 @@
-"""Exact evaluation of a sampler on spaces small enough to enumerate.
+"""What a sampler's output is worth beyond the loss.
 
-The per-step training metrics live in :mod:`gfn_lib.trainer` (``METRIC_COLUMNS``);
-here is the ground truth a GFlowNet researcher trusts: the sampler's exact
-terminal distribution P_T(x) = prod_t pi(a_t | s_t) (one path per x, P_B = 1),
-computed by scoring every sequence, compared with the target R(x) / sum R.
+* Exact evaluation on spaces small enough to enumerate: the sampler's terminal distribution
+  P_T(x) = prod_t pi(a_t | s_t) (one path per x, P_B = 1), computed by scoring every sequence,
+  compared with the target R(x) / sum R: the ground truth a GFlowNet researcher trusts.
+* :func:`pairwise_diversity` of a batch, the published runs' "diversity".
+
+The per-step training metrics are assembled in :mod:`gfn_lib.trainer` (``METRIC_COLUMNS``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from gfn_lib.policy import TransformerPolicy
 @torch.no_grad()
 def exact_distribution(policy: TransformerPolicy, sequences: list[str]) -> torch.Tensor:
     """P_T(x) for every ``x`` in ``sequences`` (teacher-forced, no sampling). ``[N]``."""
-    device = policy.pos_emb.weight.device
+    device = policy.head.weight.device
     actions, lengths = policy.env.encode(sequences, device=device)
     return policy.evaluate(actions, lengths).log_pf.exp().cpu()
 
@@ -24,3 +26,22 @@ def exact_distribution(policy: TransformerPolicy, sequences: list[str]) -> torch
 def total_variation(p: torch.Tensor, q: torch.Tensor) -> float:
     """TV(p, q) = 0.5 * sum |p - q|."""
     return 0.5 * float((p - q).abs().sum())
+
+
+def pairwise_diversity(actions: torch.Tensor, lengths: torch.Tensor, max_sequences: int = 100) -> float:
+    """1 - mean pairwise identity over the batch's distinct sequences (at most ``max_sequences``):
+    identity(x, y) = (positions i < min(|x|, |y|) with x_i = y_i) / max(|x|, |y|). The published
+    runs' evaluation "sequence_diversity" (there on 500 samples in eval mode, first 100 distinct).
+    One distinct sequence: 0."""
+    rows, first = torch.unique(actions, dim=0, return_inverse=True)
+    if rows.shape[0] < 2:
+        return 0.0
+    # the length of each distinct row (identical rows have identical lengths)
+    lens = torch.zeros(rows.shape[0], dtype=lengths.dtype, device=lengths.device).scatter_(0, first, lengths)
+    rows, lens = rows[:max_sequences], lens[:max_sequences]  # [U, T], [U]
+    t = torch.arange(rows.shape[1], device=rows.device)
+    shorter = torch.minimum(lens.unsqueeze(1), lens.unsqueeze(0))  # [U, U]
+    same = (rows.unsqueeze(1) == rows.unsqueeze(0)) & (t < shorter.unsqueeze(-1))  # [U, U, T]
+    identity = same.sum(-1) / torch.maximum(lens.unsqueeze(1), lens.unsqueeze(0)).clamp(min=1)  # [U, U]
+    u = rows.shape[0]
+    return float(1.0 - identity.triu(1).sum() / (u * (u - 1) / 2))

@@ -12,6 +12,7 @@ Two ways in:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -22,11 +23,13 @@ from gfn_lib.env import PeptideEnv
 
 
 class Block(nn.Module):
-    """Pre-LN Transformer block: causal self-attention + GELU MLP."""
+    """Pre-LN Transformer block: causal self-attention + GELU MLP, with ``nn.TransformerEncoderLayer``'s
+    dropouts (attention weights, attention output, feed-forward hidden and output)."""
 
-    def __init__(self, d_model: int, n_heads: int) -> None:
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.n_heads = n_heads
+        self.dropout = dropout
         self.ln1 = nn.LayerNorm(d_model)
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.proj = nn.Linear(d_model, d_model)
@@ -39,15 +42,20 @@ class Block(nn.Module):
         shape = (B, L, self.n_heads, D // self.n_heads)
         return tuple(t.view(shape).transpose(1, 2) for t in (q, k, v))  # 3 x [B, H, L, Dh]
 
+    def _drop(self, x: torch.Tensor) -> torch.Tensor:
+        return F.dropout(x, self.dropout, self.training) if self.dropout > 0 else x
+
     def _merge(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         B, H, L, Dh = y.shape
-        x = x + self.proj(y.transpose(1, 2).reshape(B, L, H * Dh))
-        return x + self.mlp(self.ln2(x))
+        x = x + self._drop(self.proj(y.transpose(1, 2).reshape(B, L, H * Dh)))
+        up, act, down = self.mlp
+        return x + self._drop(down(self._drop(act(up(self.ln2(x))))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Full causal pass: ``x [B, L, D] -> [B, L, D]``."""
         q, k, v = self._heads(x)
-        return self._merge(x, F.scaled_dot_product_attention(q, k, v, is_causal=True))
+        p = self.dropout if self.training else 0.0
+        return self._merge(x, F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=p))
 
     def step(self, x: torch.Tensor, cache: torch.Tensor, t: int) -> torch.Tensor:
         """One new position ``t``: ``x [B, 1, D]``; ``cache [2, B, H, T, Dh]`` is filled at ``t``."""
@@ -58,7 +66,7 @@ class Block(nn.Module):
         # for one query, broadcast-multiply-and-sum beats SDPA and bmm (tiny matrices) on CPU
         k_all, v_all = cache[0, :, :, : t + 1], cache[1, :, :, : t + 1]  # [B, H, t+1, Dh]
         att = (k_all * q).sum(-1, keepdim=True) * q.shape[-1] ** -0.5  # [B, H, t+1, 1]
-        y = (att.softmax(-2) * v_all).sum(-2, keepdim=True)  # [B, H, 1, Dh]
+        y = (self._drop(att.softmax(-2)) * v_all).sum(-2, keepdim=True)  # [B, H, 1, Dh]
         return self._merge(x, y)
 
 
@@ -95,31 +103,74 @@ class Evaluation:
         return self.log_pf_steps.sum(1)
 
 
+def sinusoidal_positions(n: int, d: int) -> torch.Tensor:
+    """``[n, d]`` fixed position codes of Vaswani et al. (2017): sin on even, cos on odd dims."""
+    pos = torch.arange(n, dtype=torch.float32).unsqueeze(1)  # [n, 1]
+    freq = torch.exp(torch.arange(0, d, 2, dtype=torch.float32) * (-math.log(10_000.0) / d))  # [d/2]
+    table = torch.zeros(n, d)
+    table[:, 0::2] = torch.sin(pos * freq)
+    table[:, 1::2] = torch.cos(pos * freq[: d // 2])
+    return table
+
+
 class TransformerPolicy(nn.Module):
     """Causal Transformer over ``[BOS, a_1, ..., a_t]`` predicting ``a_{t+1}``.
 
-    ``state_flow=True`` adds a linear head giving log F(s) per state (SubTB).
+    ``state_flow=True`` adds a linear head giving log F(s) per state (SubTB). ``dropout``, ``init``,
+    ``final_layernorm`` and ``positions`` are the :class:`~gfn_lib.config.TrainConfig` fields of the
+    same names (defaults: nanoGPT-style; the published setup is ``0.1, "xavier", False, "sinusoidal"``).
     """
 
-    def __init__(self, env: PeptideEnv, n_layers: int = 4, d_model: int = 256, n_heads: int = 8, state_flow: bool = False):
+    def __init__(self, env: PeptideEnv, n_layers: int = 4, d_model: int = 256, n_heads: int = 8,
+                 state_flow: bool = False, dropout: float = 0.0, init: str = "normal",
+                 final_layernorm: bool = True, positions: str = "learned"):  # fmt: skip
         super().__init__()
         self.env = env
-        self.n_heads, self.d_model = n_heads, d_model
+        self.n_heads, self.d_model, self.dropout = n_heads, d_model, dropout
         self.tok_emb = nn.Embedding(env.n_actions + 1, d_model)  # residues, STOP, BOS
-        self.pos_emb = nn.Embedding(env.horizon, d_model)
-        self.blocks = nn.ModuleList(Block(d_model, n_heads) for _ in range(n_layers))
-        self.ln_f = nn.LayerNorm(d_model)
+        if positions not in ("learned", "sinusoidal"):
+            raise ValueError(f"unknown positions {positions!r}")
+        self.pos_emb = nn.Embedding(env.horizon, d_model) if positions == "learned" else None
+        if positions == "sinusoidal":
+            self.register_buffer("pos_table", sinusoidal_positions(env.horizon, d_model), persistent=False)  # [T, D]
+        self.blocks = nn.ModuleList(Block(d_model, n_heads, dropout) for _ in range(n_layers))
+        self.ln_f = nn.LayerNorm(d_model) if final_layernorm else nn.Identity()
         self.head = nn.Linear(d_model, env.n_actions)
         self.flow_head = nn.Linear(d_model, 1) if state_flow else None
         self.register_buffer("action_masks", env.action_masks.clone(), persistent=False)  # [T, A]
-        self.apply(self._init)
+        if init == "normal":
+            self._init_normal()
+        elif init == "xavier":
+            self._init_xavier()
+        else:
+            raise ValueError(f"unknown init {init!r}")
 
-    @staticmethod
-    def _init(m: nn.Module) -> None:
-        if isinstance(m, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(m.weight, std=0.02)
-            if isinstance(m, nn.Linear) and m.bias is not None:
-                nn.init.zeros_(m.bias)
+    def _init_normal(self) -> None:
+        """N(0, 0.02) on every weight matrix and embedding, zero biases (nanoGPT)."""
+
+        def init(m: nn.Module) -> None:
+            if isinstance(m, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(m.weight, std=0.02)
+                if isinstance(m, nn.Linear) and m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+        self.apply(init)
+
+    def _init_xavier(self) -> None:
+        """Xavier-uniform on every parameter with >= 2 dims; biases as ``nn.TransformerEncoderLayer``
+        leaves them (attention in/out projections 0, feed-forward and head PyTorch's default uniform)."""
+        for block in self.blocks:
+            nn.init.zeros_(block.qkv.bias)
+            nn.init.zeros_(block.proj.bias)
+        for p in self.parameters():
+            if p.dim() >= 2:
+                nn.init.xavier_uniform_(p)
+
+    def _embed(self, tokens: torch.Tensor, t0: int) -> torch.Tensor:
+        """``tokens [B, L]`` at positions ``t0..t0+L-1`` -> ``[B, L, D]`` (token + position, dropout)."""
+        table = self.pos_emb.weight if self.pos_emb is not None else self.pos_table  # [T, D]
+        x = self.tok_emb(tokens) + table[t0 : t0 + tokens.shape[1]]
+        return F.dropout(x, self.dropout, self.training) if self.dropout > 0 else x
 
     # ---- helpers ----------------------------------------------------------------------------
     def _masked_logits(self, h: torch.Tensor, t0: int) -> torch.Tensor:
@@ -143,7 +194,7 @@ class TransformerPolicy(nn.Module):
         if trim:
             actions = actions[:, : int(lengths.max()) + 1]
         B, T = actions.shape
-        x = self.tok_emb(self._inputs(actions)) + self.pos_emb.weight[:T]  # [B, T, D]
+        x = self._embed(self._inputs(actions), 0)  # [B, T, D]
         for block in self.blocks:
             x = block(x)
         logits = self._masked_logits(x, 0)  # [B, T, A]
@@ -167,9 +218,9 @@ class TransformerPolicy(nn.Module):
         epsilon: float = 0.0,
     ) -> Trajectories:
         """Sample ``batch_size`` trajectories; ``epsilon`` mixes in uniform-over-legal actions."""
-        env, device = self.env, self.pos_emb.weight.device
+        env, device = self.env, self.head.weight.device
         T, H = env.horizon, self.n_heads
-        dtype = self.pos_emb.weight.dtype
+        dtype = self.head.weight.dtype
         caches = torch.empty(len(self.blocks), 2, batch_size, H, T, self.d_model // H, device=device, dtype=dtype)
         actions = torch.full((batch_size, T), env.stop, dtype=torch.long, device=device)
         done = torch.zeros(batch_size, dtype=torch.bool, device=device)
@@ -177,7 +228,7 @@ class TransformerPolicy(nn.Module):
         token = torch.full((batch_size,), env.bos, dtype=torch.long, device=device)
         sampler_log_probs = torch.zeros(batch_size, T, device=device)
         for t in range(T):
-            x = (self.tok_emb(token) + self.pos_emb.weight[t]).unsqueeze(1)  # [B, 1, D]
+            x = self._embed(token.unsqueeze(1), t)  # [B, 1, D]
             for block, cache in zip(self.blocks, caches):
                 x = block.step(x, cache, t)
             logits = self._masked_logits(x, t)[:, 0] / temperature  # [B, A]

@@ -8,12 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-import papermill as pm
 from nbconvert import HTMLExporter
 
 from gfn_lib.storage import atomic_write_text
-from gfn_lib.study import REPO, load_profile, outputs_root
-from gfn_lib.study.execution import NOTEBOOKS_DIR
+from gfn_lib.study import load_profile, outputs_root
+from gfn_lib.study.execution import NOTEBOOKS_DIR, run_notebook
 
 
 def build_report(profile: str | None = None, out_root: Path | None = None) -> Path:
@@ -23,11 +22,7 @@ def build_report(profile: str | None = None, out_root: Path | None = None) -> Pa
     folder = root / prof.name
     folder.mkdir(parents=True, exist_ok=True)
     executed = folder / "memo.ipynb"
-    pm.execute_notebook(
-        str(NOTEBOOKS_DIR / "memo.ipynb"), str(executed),
-        parameters={"profile": prof.name, "out_root": str(root)},
-        kernel_name="python3", progress_bar=False, cwd=str(REPO),
-    )  # fmt: skip
+    run_notebook(NOTEBOOKS_DIR / "memo.ipynb", executed, {"profile": prof.name, "out_root": str(root)})
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
     html = folder / "memo.html"

@@ -30,6 +30,7 @@ import yaml
 from gfn_lib import rewards
 from gfn_lib.config import TrainConfig
 from gfn_lib.losses import make_loss
+from gfn_lib.metrics import pairwise_diversity
 from gfn_lib.policy import TransformerPolicy
 from gfn_lib.storage import CsvLog, atomic_torch_save, atomic_write_text
 
@@ -37,25 +38,38 @@ METRIC_COLUMNS = [
     "step", "loss", "total_loss", "log_z", "mean_log_pf", "mean_length", "mean_actions",
     "log_pf_per_action", "mean_reward", "mean_log_reward", "max_reward", "mean_target_log_reward",
     "residual_mean", "residual_std", "entropy", "grad_norm", "lr", "log_z_lr", "unique_frac",
-    "step_time_s", "steps_per_s",
+    "composition_entropy", "letters_used", "diversity", "step_time_s", "steps_per_s",
 ]  # fmt: skip
 """Per-step metrics. ``loss`` is the GFlowNet loss (TB: mean squared residual), ``total_loss``
 adds the entropy bonus; ``mean_log_pf`` is the batch mean of sum_t log pi(a_t|s_t) (STOP
 included); ``log_pf_per_action`` = sum log_pf / sum actions; ``mean_length`` counts residues,
 ``mean_actions`` residues + STOP; rewards are R(x) in (0, 1] before exponent and length
 penalty; ``mean_target_log_reward`` is the log R'(x) the loss targets; residual =
-log Z + log P_F - log R'."""
+log Z + log P_F - log R'. ``composition_entropy`` is the batch mean of each sequence's residue
+composition entropy / log V (reward C's H; 0.23 for a 50/50 two-letter sequence) and
+``letters_used`` the number of distinct residues in the whole batch: together they show a
+low-entropy trap (the published "DL trap": 2 letters, 0.23). ``diversity`` is the published
+runs' 1 - mean pairwise identity (:func:`gfn_lib.metrics.pairwise_diversity`), on the batch."""
 
 TIMING_COLUMNS = ["step_time_s", "steps_per_s"]
 SAMPLE_COLUMNS = ["step", "rank", "sequence", "reward"]
 
 # fields that may change between a checkpoint and its resume without breaking exactness
+# (not n_steps under the cosine schedule: the lr of every step depends on it)
 _RESUMABLE_CHANGES = {"n_steps", "metrics_every", "checkpoint_every", "top_k_every", "wandb_mode", "device"}
 
 
-def get_lr(step: int, base_lr: float, warmup_steps: int) -> float:
-    """Linear warmup (nanoGPT): ``base_lr * (step + 1) / warmup_steps`` for the first
-    ``warmup_steps`` updates (``step`` counts from 0), then ``base_lr``."""
+def get_lr(step: int, base_lr: float, warmup_steps: int, schedule: str = "linear-warmup", n_steps: int = 0) -> float:
+    """The lr of update ``step`` (counting from 0).
+
+    ``linear-warmup`` (nanoGPT): ``base_lr * (step + 1) / warmup_steps`` for the first ``warmup_steps``
+    updates, then ``base_lr``. ``constant-then-cosine`` (the published setup: a cosine annealing
+    stepped once per update after the first phase): ``base_lr`` up to ``warmup_steps``, then
+    ``base_lr * (1 + cos(pi * (step - warmup_steps) / (n_steps - warmup_steps))) / 2``, reaching 0 at
+    ``n_steps``."""
+    if schedule == "constant-then-cosine":
+        done = max(0, step - warmup_steps) / max(1, n_steps - warmup_steps)
+        return base_lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, done)))
     if step < warmup_steps:
         return base_lr * (step + 1) / warmup_steps
     return base_lr
@@ -85,14 +99,11 @@ class Trainer:
         self.device = select_device(cfg.device)
         torch.manual_seed(cfg.seed)
         self.policy = TransformerPolicy(
-            self.env, cfg.n_layers, cfg.d_model, cfg.n_heads, state_flow=cfg.loss == "subtb"
-        ).to(self.device)
+            self.env, cfg.n_layers, cfg.d_model, cfg.n_heads, state_flow=cfg.loss == "subtb", dropout=cfg.dropout,
+            init=cfg.init, final_layernorm=cfg.final_layernorm, positions=cfg.positions,
+        ).to(self.device)  # fmt: skip
         self.objective = make_loss(cfg.loss, cfg.log_z_init, cfg.subtb_lambda).to(self.device)
-        groups = [{"params": list(self.policy.parameters()), "lr": cfg.lr, "base_lr": cfg.lr, "name": "policy"}]
-        if self.objective.logz_parameters():
-            lz = cfg.effective_log_z_lr
-            groups.append({"params": self.objective.logz_parameters(), "lr": lz, "base_lr": lz, "name": "log_z"})
-        self.optimizer = torch.optim.Adam(groups)
+        self.optimizer = self._make_optimizer()
         self.generator = torch.Generator(self.device).manual_seed(cfg.seed)
         self.reward = reward if reward is not None else rewards.load(cfg.reward, self.env, self.device, **cfg.reward_options)
         self.tracker = tracker
@@ -115,16 +126,29 @@ class Trainer:
             else:
                 self._start_fresh()
 
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        """Two explicit parameter groups (torchgfn style): the policy (``weight_decay``) and log Z
+        (``logz_parameters()``, its own lr, never decayed)."""
+        cfg = self.cfg
+        groups = [{"params": list(self.policy.parameters()), "lr": cfg.lr, "base_lr": cfg.lr,
+                   "weight_decay": cfg.weight_decay, "name": "policy"}]  # fmt: skip
+        if self.objective.logz_parameters():
+            lz = cfg.effective_log_z_lr
+            groups.append({"params": self.objective.logz_parameters(), "lr": lz, "base_lr": lz,
+                           "weight_decay": 0.0, "name": "log_z"})  # fmt: skip
+        optimizer_class = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[cfg.optimizer]
+        return optimizer_class(groups)
+
     # ---- one update -------------------------------------------------------------------------
     def train_step(self) -> dict[str, Any]:
         cfg, t0 = self.cfg, time.perf_counter()
         for group in self.optimizer.param_groups:
-            group["lr"] = get_lr(self.step, group["base_lr"], cfg.warmup_steps)
+            group["lr"] = get_lr(self.step, group["base_lr"], cfg.warmup_steps, cfg.lr_schedule, cfg.n_steps)
 
         traj = self.policy.sample(cfg.batch_size, self.generator, cfg.temperature, cfg.epsilon)
         actions, lengths = traj.actions, traj.lengths  # [B, T], [B]
         with torch.no_grad():
-            log_r = self.reward.log_reward(actions, lengths)  # [B], log R(x) <= 0
+            log_r = self.reward.log_reward(actions, lengths, eps=cfg.log_reward_eps, update=True)  # [B], log R(x) <= 0
         target_log_r = cfg.reward_exponent * log_r - cfg.length_penalty * lengths  # [B]
 
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self._autocast):
@@ -134,14 +158,17 @@ class Trainer:
             log_flows=ev.log_flows, lengths=lengths,
         )  # fmt: skip
         entropy = ev.entropy_steps.sum() / ev.valid.sum()
-        total = out.loss - cfg.entropy_weight * entropy
+        if cfg.entropy_term == "entropy-bonus":
+            total = out.loss - cfg.entropy_weight * entropy
+        else:  # "log-pf-penalty": the published phase3b entropy_reg, -w * mean(sum_t log P_F)
+            total = out.loss - cfg.entropy_weight * ev.log_pf.mean()
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.grad_clip or math.inf)
         self.optimizer.step()
         self.step += 1
 
-        n_actions = (lengths + 1).float()
+        n_actions = self.env.n_actions_taken(lengths).float()
         reward = log_r.exp()
         stats = torch.stack([
             out.loss.detach(), total.detach(), out.log_z.float(), ev.log_pf.detach().mean(), lengths.float().mean(),
@@ -149,13 +176,19 @@ class Trainer:
             target_log_r.mean(), out.residual.mean(), out.residual.std(), entropy.detach(), grad_norm.float(),
         ]).tolist()  # fmt: skip  (one device sync)
         unique = torch.unique(actions, dim=0).shape[0] / cfg.batch_size
+        composition = self.env.composition(actions, lengths)  # [B, V]
+        composition_entropy = self.env.composition_entropy(actions, lengths).mean().item()
+        letters_used = int((composition.sum(0) > 0).sum())
+        diversity = pairwise_diversity(actions, lengths)
         dt = time.perf_counter() - t0
         self.elapsed_s += dt
         row = {"step": self.step, **dict(zip(METRIC_COLUMNS[1:16], stats))}
         row.update(
             lr=self.optimizer.param_groups[0]["lr"],
             log_z_lr=self.optimizer.param_groups[-1]["lr"] if len(self.optimizer.param_groups) > 1 else float("nan"),
-            unique_frac=unique, step_time_s=dt, steps_per_s=1.0 / dt,
+            unique_frac=unique, composition_entropy=composition_entropy, letters_used=letters_used,
+            diversity=diversity,
+            step_time_s=dt, steps_per_s=1.0 / dt,
         )
         self._record(row, actions, lengths, reward)
         return row
@@ -238,6 +271,8 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state() if self.device.type == "cuda" else None,
+            "reward": self.reward.state_dict(),
         }
         atomic_torch_save(state, self.checkpoint_path)
 
@@ -246,7 +281,9 @@ class Trainer:
         assert self.metrics is not None and self.samples is not None
         state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
         saved, now = state["config"], self.cfg.model_dump()
-        changed = sorted(k for k in now if saved.get(k) != now[k] and k not in _RESUMABLE_CHANGES)
+        resumable = _RESUMABLE_CHANGES - ({"n_steps"} if self.cfg.lr_schedule == "constant-then-cosine" else set())
+        saved = {**TrainConfig().model_dump(), **saved}  # a field added since the checkpoint had its default
+        changed = sorted(k for k in now if saved[k] != now[k] and k not in resumable)
         if changed:
             raise ValueError(
                 f"{self.checkpoint_path}: checkpoint was written with a different config (fields: {', '.join(changed)})"
@@ -256,6 +293,9 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"])
+        self.reward.load_state_dict(state.get("reward", {}))
         self.step, self.elapsed_s = state["step"], state["elapsed_s"]
         self.metrics.truncate_after(self.step)
         if self.samples.path.exists():

@@ -32,7 +32,8 @@ _names_before = set(globals())
 # %% tags=["parameters"]
 run = "gflownet-baseline-10k"  # a run in params/; papermill -f params/<run>.yaml may also set every field
 profile = None  # full | cpu | smoke; None: $GFN_PROFILE, else full with CUDA, cpu without
-seed = 0  # seeds model init and sampling
+seed = None  # seeds model init and sampling; None: the run's first seed (its params file's `seeds`)
+overrides = None  # {field: value} applied after the profile (gfn-study --set); a field given with -p does the same
 
 # %% [markdown]
 # ## Configuration

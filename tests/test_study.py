@@ -62,46 +62,75 @@ def test_documented_runs_are_the_memos_six_with_their_records():
         assert (meta["memo_id"], meta["memo_state"], str(meta["memo_created"])) == (memo_id, state, created)
 
 
-def test_documented_runs_share_one_set_of_assumptions_and_differ_as_documented():
+def test_documented_runs_start_from_the_published_setup_and_differ_as_published():
     specs = {s.name: s for s in study.list_runs("documented")}
-    assumed = [{k: s.fields[k] for k in s.meta.get("assumptions", {})} for s in specs.values()]
-    assert all(a == assumed[0] for a in assumed)  # nothing tuned per run
-    own = {n: {k: v for k, v in s.fields.items() if k not in assumed[0]} for n, s in specs.items()}
-    assert own["gflownet-baseline-10k"] == {"reward": "baseline"}
-    assert own["gflownet-reward-A-trained-10k"] == {"reward": "trained"}
-    assert own["gflownet-reward-B-esm2pll-10k"] == {"reward": "esm2pll"}
-    assert own["gflownet-reward-C-improved-10k"] == {"reward": "improved"}
-    assert own["phase3b-stb-validation-10k"] == {"reward": "improved", "loss": "subtb"}
-    assert own["phase3b-entropy-0.00-10k"] == {"reward": "improved", "entropy_weight": 0.0}
+    setup = study.load_setup("published", "test")
+    assert all(s.meta["setup"] == "published" for s in specs.values())  # nothing tuned per run
+    own = {n: {k: v for k, v in s.fields.items() if setup.get(k) != v} for n, s in specs.items()}
+    assert own["gflownet-baseline-10k"] == {"reward": "baseline-published"}
+    assert own["gflownet-reward-A-trained-10k"] == {"reward": "trained-published"}
+    assert own["gflownet-reward-B-esm2pll-10k"] == {"reward": "esm2pll-published"}
+    assert own["gflownet-reward-C-improved-10k"] == {"reward": "improved-published"}
+    phase3b = {"reward": "improved-published", "log_z_lr": 9e-4, "entropy_term": "log-pf-penalty"}
+    assert own["phase3b-stb-validation-10k"] == {**phase3b, "entropy_weight": 0.01}  # TB + the published term
+    assert own["phase3b-entropy-0.00-10k"] == phase3b  # weight 0 = the setup's
+    assert specs["gflownet-reward-C-improved-10k"].meta["seeds"] == [42, 43, 44]
+    assert all(s.meta["seeds"][0] == 42 for s in specs.values())  # the published seed first
 
 
-def test_ablations_cover_the_memo_table_and_the_mechanism_checks():
+def test_a_setup_is_a_starting_point_the_run_overrides(tmp_path):
+    spec = study.spec_from_mapping({**TINY, "setup": "published", "lr": 1e-3}, "x.yaml")
+    assert spec.fields["lr"] == 1e-3 and spec.fields["optimizer"] == "adamw"
+    with pytest.raises(ConfigError, match="x.yaml: field 'setup': unknown setup 'nope'"):
+        study.spec_from_mapping({**TINY, "setup": "nope"}, "x.yaml")
+    with pytest.raises(ConfigError, match="x.yaml: field 'seeds'"):
+        study.spec_from_mapping({**TINY, "seeds": []}, "x.yaml")
+    assert study.run_seeds(spec) == [0] and study.run_seeds(study.load_run("gflownet-baseline-10k"), 3) == [42, 43, 44]
+
+
+def test_ablations_change_the_published_reward_c_run_as_documented():
     abl = {s.name: s for s in study.list_runs("ablation")}
     base = study.load_run("gflownet-reward-C-improved-10k").fields
-    changed = {}
+    diffs = {}
     for name, s in abl.items():
         assert s.meta["base"] == "gflownet-reward-C-improved-10k" and s.meta["memo_prediction"]
-        diff = {k: v for k, v in s.fields.items() if base.get(k) != v}
-        assert len(diff) == 1, (name, diff)
-        changed.update(diff)
-    assert changed == {"lr": 1e-3, "n_layers": 8, "entropy_weight": 0.1, "batch_size": 16, "log_z_lr": 0.1, "loss": "logvar"} | {
-        "lr": changed["lr"]
-    }
-    lrs = sorted(s.fields["lr"] for s in abl.values() if "lr" in s.fields and s.fields["lr"] != base.get("lr"))
-    assert lrs == [1e-4, 1e-3]
+        diffs[name] = {k: v for k, v in s.fields.items() if base.get(k) != v}
+    assert diffs["ablation-lr-1e-3"] == {"lr": 1e-3, "log_z_lr": 1e-2}  # log Z keeps its 10 x
+    assert diffs["ablation-lr-1e-4"] == {"lr": 1e-4, "log_z_lr": 1e-3}
+    assert diffs["ablation-entropy-0.1"] == {"entropy_term": "log-pf-penalty", "entropy_weight": 0.1}
+    assert diffs["ablation-entropy-bonus-0.1"] == {"entropy_term": "entropy-bonus", "entropy_weight": 0.1}
+    assert diffs["ablation-8-layers"] == {"n_layers": 8} and diffs["ablation-batch-16"] == {"batch_size": 16}
+    assert diffs["ablation-log-z-lr-0.1"] == {"log_z_lr": 0.1} and diffs["ablation-logvar"] == {"loss": "logvar"}
+    assert diffs["ablation-subtb"] == {"loss": "subtb", "subtb_lambda": 0.9}
 
 
-def test_profiles_are_overlays_that_keep_each_runs_difference():
+def test_our_first_assumptions_are_a_sensitivity_run():
+    first = study.load_run("sensitivity-stated-assumptions")
+    assert first.group == "sensitivity" and first.meta["setup"] == "stated-assumptions"
+    assert (first.fields["log_z_init"], first.fields["length_penalty"], first.fields["reward_exponent"]) == (-20.0, 3.5, 8.0)
+    assert all(s.meta["base"] == "sensitivity-stated-assumptions" for s in study.list_runs("sensitivity") if s is not first
+               and s.name != first.name)  # fmt: skip
+
+
+def test_profiles_are_overlays_that_keep_each_runs_difference(tmp_path, monkeypatch):
     cpu, smoke, full = (study.load_profile(p) for p in ("cpu", "smoke", "full"))
     base = study.resolve_config(study.load_run("gflownet-baseline-10k"), cpu)
-    assert (base.n_steps, base.warmup_steps, base.n_layers, base.d_model, base.n_heads) == (2000, 200, 2, 64, 4)
-    assert cpu.step_scale == 0.2 and full.step_scale == 1.0
-    deep = study.resolve_config(study.load_run("ablation-8-layers"), cpu)
-    assert deep.n_layers == 4  # still twice the profile's baseline depth
+    assert (base.n_steps, base.warmup_steps, base.n_layers, base.d_model, base.n_heads) == (250, 25, 4, 256, 8)
+    assert base.log_z_lr == pytest.approx(40 * 3e-3)  # log Z's travel kept: steps / 40, lr_Z x 40
+    assert cpu.step_scale == 0.025 and full.step_scale == 1.0
+    deep = study.resolve_config(study.load_run("ablation-8-layers"), smoke)
+    assert deep.n_layers == 2 * study.resolve_config(study.load_run("gflownet-reward-C-improved-10k"), smoke).n_layers
     assert study.resolve_config(study.load_run("ablation-lr-1e-3"), cpu).lr == 1e-3
+    legacy = study.resolve_config(study.load_run("sensitivity-as-stated"), cpu)
+    assert legacy.log_z_lr == pytest.approx(40 * legacy.lr)  # "same as lr" is scaled as the lr it stands for
     memo = study.resolve_config(study.load_run("gflownet-baseline-10k"), full)
     assert memo.model_dump() == TrainConfig(**study.load_run("gflownet-baseline-10k").fields).model_dump()
     assert study.resolve_config(study.load_run("gflownet-baseline-10k"), smoke).n_steps == 40
+    bad = tmp_path / "fast.yaml"
+    bad.write_text(yaml.safe_dump({"scale": {"n_steps": 0.1, "log_z_lr": 1}}))
+    monkeypatch.setattr(study.specs, "PROFILES_DIR", tmp_path)
+    with pytest.raises(ConfigError, match=r"fast.yaml: field 'scale.log_z_lr': must be 1 / scale.n_steps \(10\)"):
+        study.load_profile("fast")
 
 
 def test_unknown_profile_and_run_are_clear_errors():
@@ -268,14 +297,15 @@ def test_sweep_on_a_local_two_worker_dask_cluster(tmp_path, monkeypatch):
 
 
 def test_sweeps_start_the_costliest_runs_first():
-    tasks = execution.plan([], "cpu")  # the six documented runs
+    tasks = execution.plan([], "cpu")  # the profile's runs
     cost = {t.spec.name: t.cost for t in tasks}
-    # SubTB with the PLL-based reward C > TB with reward C > TB with the cheap baseline reward
-    assert cost["phase3b-stb-validation-10k"] > cost["gflownet-reward-C-improved-10k"] > cost["gflownet-baseline-10k"]
-    assert cost["gflownet-reward-B-esm2pll-10k"] == cost["gflownet-reward-C-improved-10k"]
-    eight = execution.plan(["ablation-8-layers"], "cpu")[0].cost
-    assert eight == pytest.approx(2 * cost["gflownet-reward-C-improved-10k"])  # 4 layers vs the profile's 2
-    assert execution.plan([], "cpu", seeds=2)[1].cost == tasks[0].cost  # seeds cost alike
+    assert cost["phase3b-stb-validation-10k"] == cost["gflownet-reward-C-improved-10k"]  # exactly TB, as published
+    subtb, deep, legacy = (execution.plan([n], "cpu")[0].cost for n in ("ablation-subtb", "ablation-8-layers",
+                                                                          "sensitivity-stated-assumptions"))  # fmt: skip
+    assert subtb > cost["gflownet-reward-C-improved-10k"]  # SubTB's flow head and sub-trajectories
+    assert deep == pytest.approx(2 * cost["gflownet-reward-C-improved-10k"])  # twice the profile's layers
+    assert legacy > execution.plan(["sensitivity-stated-assumptions"], "cpu", overrides={"reward": "baseline"})[0].cost
+    assert len({t.cost for t in tasks if t.spec.name == "gflownet-reward-C-improved-10k"}) == 1  # seeds cost alike
 
 
 def test_sweep_builds_each_reward_once_before_the_runs():
@@ -290,3 +320,52 @@ def test_sweep_builds_each_reward_once_before_the_runs():
     with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster, Client(cluster) as client:
         built = warm_rewards(client, tasks, list(client.scheduler_info()["workers"]))
     assert sorted(built) == ["baseline", "table"]  # one build per distinct (reward, options)
+
+
+# ---- overrides apply last, the same way everywhere -----------------------------------------
+def _resolved(folder: Path) -> dict:
+    return yaml.safe_load((folder / "config.yaml").read_text())
+
+
+def test_overrides_apply_last_for_set_papermill_and_a_yaml_file(tmp_path):
+    """`--set`, `papermill -p` and a user's YAML file: the run folder's config.yaml is what the
+    planner resolved, the user's values unscaled by the profile (smoke scales n_steps by 0.004
+    and sets checkpoint_every 10)."""
+    out = tmp_path / "outputs"
+    spec = _tiny_yaml(tmp_path, n_steps=5000)  # the file's own field: scaled by the profile (20 steps)
+    res = _cli(out, "run", str(spec), "--profile", "smoke", "--set", "n_steps=30", "checkpoint_every=7")
+    assert res.returncode == 0, res.stderr
+    planned = study.resolve_config(study.load_run(spec), study.load_profile("smoke"), 0, n_steps=30, checkpoint_every=7)
+    folder = study.run_dir("smoke", "tiny", 0, out)
+    assert _resolved(folder) == planned.model_dump()
+    assert (planned.n_steps, planned.checkpoint_every) == (30, 7) and len(pd.read_csv(folder / "metrics.csv")) == 30
+
+    own = study.run_dir("smoke", "own", 0, out)
+    res = _cli(out, "run", str(_tiny_yaml(tmp_path, "own", n_steps=5000)), "--profile", "smoke")
+    assert res.returncode == 0, res.stderr
+    assert _resolved(own)["n_steps"] == 20  # a file's field is the run's own: the profile scales it
+
+    # papermill -f params/<run>.yaml -p field value: a field that differs from the params file is an override
+    tiny = {k: v for k, v in TINY.items() if k != "run"}
+    pm.execute_notebook(
+        str(REPO / "notebooks" / "train.ipynb"), str(tmp_path / "pm.ipynb"), kernel_name="python3",
+        parameters={**study.load_run("gflownet-baseline-10k").parameters(), **tiny, "profile": "smoke",
+                    "out_root": str(out), "n_steps": 30, "checkpoint_every": 7},
+        progress_bar=False, cwd=str(REPO),
+    )  # fmt: skip
+    overrides = {**tiny, "n_steps": 30, "checkpoint_every": 7}
+    planned = study.resolve_config(study.load_run("gflownet-baseline-10k"), study.load_profile("smoke"), 42, **overrides)
+    folder = study.run_dir("smoke", "gflownet-baseline-10k", 42, out)  # seed: the run's first (published 42)
+    assert _resolved(folder) == planned.model_dump() and planned.n_steps == 30
+    assert json.loads((folder / "run.json").read_text())["overrides"]["n_steps"] == 30
+
+
+def test_profiles_name_the_runs_they_run():
+    for name in study.available_profiles():
+        runs = study.load_profile(name).default_runs()
+        assert set(runs) == {s.name for s in study.list_runs("documented")}, name
+        assert runs["gflownet-reward-C-improved-10k"] == [42, 43, 44] and runs["gflownet-baseline-10k"] == [42]
+    tasks = execution.plan([], "smoke")
+    assert len(tasks) == 8 and {t.seed for t in tasks} == {42, 43, 44}
+    assert [t.seed for t in execution.plan(["gflownet-baseline-10k"], "smoke", seeds=2)] == [42, 43]
+    assert len(execution.plan([], "smoke", all_runs=True)) >= len(study.list_runs())

@@ -1,7 +1,8 @@
 """The study: the runs as documented, what they leave behind, and how they are executed.
 
-    specs       what a run *is*: params/<run>.yaml specs, profiles, the memo-step mapping,
-                the resolved TrainConfig                               (config, torch)
+    specs       what a run *is*: params/<run>.yaml specs, shared setups (params/setups/),
+                profiles and their run lists, seeds, the memo-step mapping, the resolved
+                TrainConfig                                            (config, torch)
     folders     what a run *leaves*: outputs/<profile>/runs/<run>/seed-<N>/, run.json,
                 status markers (FINISHED written last), key figures    (pandas, analysis)
     notebook    what notebooks/train.ipynb calls inside its kernel: setup, run.json, the
@@ -37,6 +38,7 @@ from gfn_lib.study.specs import (
     PARAMS_DIR,
     PROFILES_DIR,
     REPO,
+    SETUPS_DIR,
     Profile,
     RunSpec,
     available_profiles,
@@ -45,16 +47,18 @@ from gfn_lib.study.specs import (
     list_runs,
     load_profile,
     load_run,
+    load_setup,
     memo_to_run_step,
     params_files,
     resolve_config,
+    run_seeds,
     run_to_memo_step,
     spec_from_mapping,
 )
 
 __all__ = [
     "FAILED", "FINISHED", "GROUP_ORDER", "META_FIELDS", "NOTEBOOK_FIELDS", "PARAMS_DIR", "PROFILES_DIR", "REPO",
-    "RUNNING", "Profile", "RunSpec", "available_profiles", "default_profile", "group_rank", "list_runs",
+    "RUNNING", "SETUPS_DIR", "load_setup", "run_seeds", "Profile", "RunSpec", "available_profiles", "default_profile", "group_rank", "list_runs",
     "load_profile", "load_run", "mark_finished", "memo_to_run_step", "outputs_root", "params_files",
     "read_record", "read_samples", "resolve_config", "run_dir", "run_status", "run_summary", "run_to_memo_step",
     "seed_folders", "seed_of", "spec_from_mapping",

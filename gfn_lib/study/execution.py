@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import socket
+import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import papermill as pm
+from jupyter_client.manager import AsyncKernelManager
 
 from gfn_lib.config import TrainConfig
 from gfn_lib.storage import atomic_write_text
 from gfn_lib.study.folders import FAILED, RUNNING, run_dir, run_status
-from gfn_lib.study.specs import REPO, RunSpec, list_runs, load_profile, load_run, resolve_config
+from gfn_lib.study.specs import REPO, RunSpec, list_runs, load_profile, load_run, resolve_config, run_seeds
 
 NOTEBOOKS_DIR = REPO / "notebooks"
 
@@ -74,25 +76,57 @@ def relative_cost(cfg: TrainConfig) -> float:
     return cost * (2.0 if cfg.reward in PLL_REWARDS else 1.0) * (1.5 if cfg.loss == "subtb" else 1.0)
 
 
-def plan(names: Iterable[str | Path], profile: str | None, seeds: int = 1, **task_kw: Any) -> list[Task]:
-    """Validate every run, its profile and its resolved config before anything is written."""
+def plan(names: Iterable[str | Path], profile: str | None, seeds: int | None = None, all_runs: bool = False,
+         **task_kw: Any) -> list[Task]:  # fmt: skip
+    """Validate every run, its profile and its resolved config before anything is written.
+
+    Which runs: ``names``; else every run in ``params/`` (``all_runs``); else the profile's own
+    list (:meth:`~gfn_lib.study.specs.Profile.default_runs`). Which seeds: the first ``seeds`` of
+    each run's ``seeds`` (:func:`~gfn_lib.study.specs.run_seeds`); by default the profile's count
+    for that run, else all of a run's listed seeds for ``all_runs``, else its first seed."""
     prof = load_profile(profile)
-    specs = [load_run(n) for n in names] if names else list_runs("documented")
+    if names:
+        specs = [load_run(n) for n in names]
+        runs = [(spec, run_seeds(spec, seeds or prof.runs.get(spec.name, 1))) for spec in specs]
+    elif all_runs:
+        runs = [(spec, run_seeds(spec, seeds)) for spec in list_runs()]
+    else:
+        runs = [(load_run(name), run_seeds(load_run(name), seeds) if seeds else listed)
+                for name, listed in prof.default_runs().items()]  # fmt: skip
     overrides = task_kw.get("overrides", {})
     tasks = []
-    for spec in specs:
-        for seed in range(seeds):
+    for spec, run_seed_list in runs:
+        for seed in run_seed_list:
             cfg = resolve_config(spec, prof, seed, **overrides)
             tasks.append(Task(spec, prof.name, seed, cost=relative_cost(cfg), **task_kw))
     return tasks
 
 
+class _IPCKernelManager(AsyncKernelManager):
+    """A kernel on IPC sockets in a private temporary folder instead of TCP on localhost (no
+    "Kernel is running over TCP without encryption" warning per run, no open ports)."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.transport = "ipc"
+        self.ip = str(Path(tempfile.mkdtemp(prefix="gfn-kernel-")) / "kernel")
+
+
+def run_notebook(source: Path, output: Path, parameters: dict[str, Any], progress_bar: bool = False) -> None:
+    """papermill: execute ``source`` with ``parameters`` into ``output`` (the one way this project
+    runs a notebook: the train notebook per run, the memo notebook for the report)."""
+    # papermill warns about parameters the notebook's parameters cell does not name; the
+    # notebooks validate every parameter themselves (unknown ones are an error naming them)
+    logging.getLogger("papermill").setLevel(logging.ERROR)
+    pm.execute_notebook(
+        str(source), str(output), parameters=parameters, kernel_name="python3", progress_bar=progress_bar,
+        cwd=str(REPO), log_output=False, kernel_manager_class=_IPCKernelManager,
+    )  # fmt: skip
+
+
 def execute(task: Task, progress_bar: bool = False) -> TaskResult:
     """Run one task through ``notebooks/train.ipynb`` with papermill (skip if finished,
     resume if incomplete). A failure keeps the executed notebook and writes ``FAILED``."""
-    # papermill warns about parameters the notebook's parameters cell does not name; the
-    # notebook validates every parameter itself (unknown ones are an error naming them)
-    logging.getLogger("papermill").setLevel(logging.ERROR)
     folder, t0 = task.folder, time.time()
     status = run_status(folder)
     if status == "running":
@@ -106,14 +140,12 @@ def execute(task: Task, progress_bar: bool = False) -> TaskResult:
     atomic_write_text(folder / RUNNING, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
     if task.threads:
         os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(task.threads)
-    params = {**task.spec.parameters(), **task.overrides, "profile": task.profile, "seed": task.seed}
+    # the run's own parameters, and the user's overrides apart: they apply after the profile
+    params = {**task.spec.parameters(), "overrides": task.overrides, "profile": task.profile, "seed": task.seed}
     if task.out_root:
         params["out_root"] = task.out_root
     try:
-        pm.execute_notebook(
-            str(NOTEBOOKS_DIR / "train.ipynb"), str(folder / "train.ipynb"), parameters=params,
-            kernel_name="python3", progress_bar=progress_bar, cwd=str(REPO), log_output=False,
-        )  # fmt: skip
+        run_notebook(NOTEBOOKS_DIR / "train.ipynb", folder / "train.ipynb", params, progress_bar)
     except Exception as err:  # papermill.PapermillExecutionError and kernel deaths alike
         msg = f"{getattr(err, 'ename', type(err).__name__)}: {getattr(err, 'evalue', err)}".splitlines()[0]
         atomic_write_text(folder / FAILED, msg + "\n")

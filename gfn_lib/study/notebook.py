@@ -18,7 +18,7 @@ import os
 import socket
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,9 @@ from gfn_lib import __version__, rewards
 from gfn_lib.config import TrainConfig
 from gfn_lib.storage import atomic_write_text
 from gfn_lib.study.folders import mark_finished, run_dir, run_summary
-from gfn_lib.study.specs import PARAMS_DIR, Profile, RunSpec, load_profile, load_run, resolve_config, spec_from_mapping
+from gfn_lib.study.specs import (
+    PARAMS_DIR, Profile, RunSpec, load_profile, load_run, resolve_config, run_seeds, spec_from_mapping,
+)  # fmt: skip
 from gfn_lib.tracking import WandbTracker
 from gfn_lib.trainer import Trainer, select_device
 
@@ -41,6 +43,8 @@ class RunSetup:
     seed: int
     cfg: TrainConfig
     folder: Path
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """Fields the user set for this execution (they win over the run and the profile)."""
 
 
 def notebook_parameters(namespace: Mapping[str, Any], names_before: Iterable[str]) -> dict[str, Any]:
@@ -53,21 +57,31 @@ def notebook_parameters(namespace: Mapping[str, Any], names_before: Iterable[str
 
 
 def setup_run(params: Mapping[str, Any]) -> RunSetup:
-    """Resolve notebook parameters into a run: the params file of ``run`` (if there is one)
-    overlaid with every parameter given; unknown parameters are an error naming them."""
-    params = dict(params)
+    """Resolve notebook parameters into a run, with the planner's rule (overrides apply last).
+
+    The run's own fields are its params file's (when ``run`` names one in ``params/``); a config
+    field given with another value than the file's (``papermill -p n_steps 400``), and every
+    field of the ``overrides`` parameter (``gfn-study --set``), is an *override*: applied after
+    the profile's scaling, so it is the value that runs. Metadata and fields of a run without a
+    params file (a user's YAML) are the run's own. Unknown parameters are an error naming them."""
+    params = {k: v for k, v in params.items() if v is not None}
     profile = load_profile(params.pop("profile", None))
     out_root = params.pop("out_root", None)
-    seed = int(params.pop("seed", 0) or 0)
+    seed = params.pop("seed", None)
+    overrides = dict(params.pop("overrides", None) or {})
     name = params.get("run")
     values: dict[str, Any] = {}
     if name and (PARAMS_DIR / f"{name}.yaml").exists():
-        values.update(load_run(name).parameters())
-    values.update({k: v for k, v in params.items() if v is not None})
+        values = load_run(name).parameters()
+        for key in list(params):
+            if key in TrainConfig.model_fields and values.get(key) != params[key]:
+                overrides.setdefault(key, params.pop(key))
+    values.update(params)
     spec = spec_from_mapping(values, source="notebook parameters")
-    cfg = resolve_config(spec, profile, seed)
+    seed = int(seed) if seed is not None else run_seeds(spec)[0]
+    cfg = resolve_config(spec, profile, seed, **overrides)
     folder = run_dir(profile.name, spec.name, seed, Path(out_root) if out_root else None)
-    return RunSetup(spec, profile, seed, cfg, folder)
+    return RunSetup(spec, profile, seed, cfg, folder, overrides)
 
 
 def describe_setup(setup: RunSetup) -> pd.DataFrame:
@@ -76,7 +90,9 @@ def describe_setup(setup: RunSetup) -> pd.DataFrame:
     assumptions = setup.spec.meta.get("assumptions", {})
     rows = []
     for name, value in setup.cfg.model_dump().items():
-        if name in setup.profile.set or name in setup.profile.scale:
+        if name in setup.overrides:
+            source = "override"
+        elif name in setup.profile.set or name in setup.profile.scale:
             source = f"profile {setup.profile.name}"
         elif name in assumptions:
             source = f"assumption: {assumptions[name]}"
@@ -98,6 +114,7 @@ def write_run_record(setup: RunSetup, reward_info: Mapping[str, Any] | None = No
         "run": setup.spec.name,
         "meta": setup.spec.meta,
         "fields": setup.spec.fields,
+        "overrides": setup.overrides,
         "profile": setup.profile.name,
         "step_scale": setup.profile.step_scale,
         "seed": setup.seed,

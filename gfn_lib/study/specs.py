@@ -28,6 +28,7 @@ from gfn_lib.config import ConfigError, TrainConfig, make_config, read_yaml
 REPO = Path(__file__).resolve().parents[2]
 PARAMS_DIR = REPO / "params"
 PROFILES_DIR = PARAMS_DIR / "profiles"
+SETUPS_DIR = PARAMS_DIR / "setups"
 
 # ---- run specs -----------------------------------------------------------------------------
 META_FIELDS: dict[str, str] = {
@@ -40,6 +41,8 @@ META_FIELDS: dict[str, str] = {
     "base": "the run this one is an ablation of",
     "memo_prediction": "what the memo predicts for this change",
     "assumptions": "{field: reason} for settings the memo does not state",
+    "setup": "a shared training setup in params/setups/ whose fields this run starts from (its own fields win)",
+    "seeds": "the run's seeds (the first is the published one); --seeds N takes the first N, extended by +1",
 }
 """Run metadata keys allowed in a params file besides TrainConfig fields."""
 
@@ -93,9 +96,32 @@ def spec_from_mapping(values: Mapping[str, Any], source: str, default_name: str 
     for key in meta.get("assumptions", {}):
         if key not in fields:
             raise ConfigError(f"{source}: field 'assumptions.{key}': assumption names a field the file does not set")
+    if "setup" in meta:
+        fields = {**load_setup(meta["setup"], source), **fields}
+    seeds = meta.get("seeds", [0])
+    if not (isinstance(seeds, list) and seeds and all(isinstance(x, int) and x >= 0 for x in seeds)):
+        raise ConfigError(f"{source}: field 'seeds': expected a non-empty list of seeds >= 0, got {seeds!r}")
     make_config(fields, source)  # validate types and ranges now, before anything runs
     meta["run"] = name
     return RunSpec(name, meta, fields, source)
+
+
+def load_setup(name: str, source: str) -> dict[str, Any]:
+    """The config fields of ``params/setups/<name>.yaml`` (validated; its ``sources`` name the evidence)."""
+    path = SETUPS_DIR / f"{name}.yaml"
+    if not path.exists():
+        available = ", ".join(sorted(p.stem for p in SETUPS_DIR.glob("*.yaml")))
+        raise ConfigError(f"{source}: field 'setup': unknown setup {name!r} (available: {available})")
+    data = read_yaml(path)
+    unknown = set(data) - {"description", "fields", "sources"}
+    if unknown:
+        raise ConfigError(f"{path}: field '{sorted(unknown)[0]}': unknown field (expected description, fields, sources)")
+    fields = dict(data.get("fields") or {})
+    for key in fields:
+        if key not in TrainConfig.model_fields:
+            raise ConfigError(f"{path}: field 'fields.{key}': unknown TrainConfig field")
+    make_config(fields, str(path))
+    return fields
 
 
 def load_run(name_or_path: str | Path) -> RunSpec:
@@ -106,6 +132,17 @@ def load_run(name_or_path: str | Path) -> RunSpec:
         if not path.exists():
             raise ConfigError(f"unknown run '{name_or_path}' (no {path}; see 'gfn-study list')")
     return spec_from_mapping(read_yaml(path), str(path), default_name=path.stem)
+
+
+def run_seeds(spec: RunSpec, n: int | None = None) -> list[int]:
+    """The run's seeds (``seeds`` in its params file, default ``[0]``); ``n``: the first ``n``,
+    continued by +1 past the listed ones (``seeds: [42]``, n = 3 -> 42, 43, 44)."""
+    seeds = list(spec.meta.get("seeds", [0]))
+    if n is None:
+        return seeds
+    while len(seeds) < n:
+        seeds.append(seeds[-1] + 1)
+    return seeds[:n]
 
 
 def params_files() -> list[Path]:
@@ -142,6 +179,15 @@ class Profile:
     scale: dict[str, float] = field(default_factory=dict)
     set: dict[str, Any] = field(default_factory=dict)
     reward_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    runs: dict[str, int] = field(default_factory=dict)
+    """``{run: number of seeds}`` this profile runs by default (``make study``) and its report
+    lists; empty: every documented run with all its seeds."""
+
+    def default_runs(self) -> dict[str, list[int]]:
+        """``{run: seeds}`` of a plain ``gfn-study sweep`` / ``make study`` in this profile."""
+        if self.runs:
+            return {name: run_seeds(load_run(name), n) for name, n in self.runs.items()}
+        return {spec.name: run_seeds(spec) for spec in list_runs("documented")}
 
     @property
     def step_scale(self) -> float:
@@ -167,17 +213,29 @@ def load_profile(name: str | None) -> Profile:
     if not path.exists():
         raise ConfigError(f"unknown profile '{name}' (available: {', '.join(available_profiles())})")
     data = read_yaml(path)
-    unknown = set(data) - {"description", "scale", "set", "reward_options"}
+    unknown = set(data) - {"description", "scale", "set", "reward_options", "runs"}
     if unknown:
         raise ConfigError(
-            f"{path}: field '{sorted(unknown)[0]}': unknown field (expected description, scale, set, reward_options)"
+            f"{path}: field '{sorted(unknown)[0]}': unknown field (expected description, scale, set, reward_options, runs)"
         )
     for key in (*data.get("scale", {}), *data.get("set", {})):
         if key not in TrainConfig.model_fields:
             raise ConfigError(f"{path}: field '{key}': unknown TrainConfig field")
+    scale = dict(data.get("scale") or {})
+    if abs(scale.get("log_z_lr", 1.0) * scale.get("n_steps", 1.0) - 1.0) > 1e-6:
+        raise ConfigError(
+            f"{path}: field 'scale.log_z_lr': must be 1 / scale.n_steps ({1 / scale.get('n_steps', 1.0):g}) so that "
+            "log Z travels as far as in the memo (sum of lr_Z over the run)"
+        )
+    runs = dict(data.get("runs") or {})
+    for run, n in runs.items():
+        if not (PARAMS_DIR / f"{run}.yaml").exists():
+            raise ConfigError(f"{path}: field 'runs.{run}': unknown run (no params/{run}.yaml)")
+        if not isinstance(n, int) or n < 1:
+            raise ConfigError(f"{path}: field 'runs.{run}': number of seeds must be an integer >= 1, got {n!r}")
     return Profile(
         name, data.get("description", ""), dict(data.get("scale") or {}), dict(data.get("set") or {}),
-        dict(data.get("reward_options") or {}),
+        dict(data.get("reward_options") or {}), runs,
     )  # fmt: skip
 
 
@@ -188,7 +246,9 @@ def resolve_config(spec: RunSpec, profile: Profile, seed: int = 0, **overrides: 
     values = dict(spec.fields)
     for key, factor in profile.scale.items():
         base = values.get(key, getattr(defaults, key))
-        values[key] = max(1, round(base * factor)) if isinstance(base, int) else base * factor
+        if key == "log_z_lr" and base is None:  # "same as lr": scale the lr it stands for
+            base = values.get("lr", defaults.lr)
+        values[key] = max(1, round(base * factor)) if isinstance(base, int) else float(f"{base * factor:.12g}")
     values.update(profile.set)
     reward = overrides.get("reward", values.get("reward", defaults.reward))
     if profile.reward_options.get(reward):
