@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import textwrap
 from pathlib import Path
+from typing import NamedTuple
 
 import matplotlib
 
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from gfn_lib.analysis import default_window, smooth
+from gfn_lib.analysis import TRAP_ENTROPY_MAX, TRAP_LETTERS_MAX, default_window, smooth
 
 RUN_PANELS = [
     ("loss", "TB loss (log scale)", True),
@@ -50,11 +51,39 @@ def plot_run(df: pd.DataFrame, title: str = "", window: int = 25) -> plt.Figure:
 
 
 # ---- memo report figures (gfn_lib.memo.figures.make_figures) ----------------------------------
-# Each takes {run label: [(seed, metrics DataFrame, explosion step or None), ...]}: every seed
-# of a run is drawn in the run's colour (first seed solid, others thinner), smoothed with the
-# analysis module's default window. Runs without data are listed in the legend as "(no data)".
+# Each takes {run label: [SeedCurve(seed, metrics DataFrame, explosion step or None, trap), ...]}
+# (plain 3-tuples without a trap work too): every seed of a run is drawn in the run's colour
+# (first seed solid, others thinner), smoothed with the analysis module's default window. Runs
+# without data are listed in the legend as "(no data)".
 
-SeedCurves = list[tuple[int | None, pd.DataFrame, int | None]]
+
+class SeedCurve(NamedTuple):
+    seed: int | None
+    df: pd.DataFrame
+    explosion: int | None = None
+    trap: tuple[int, int | None] | None = None
+    """(onset step, escape step or None: never left) of a low-entropy trap, None without one."""
+
+
+SeedCurves = list[SeedCurve]
+TRAP_LANE = 0.035
+"""A trap is drawn as a band along the bottom of the axes, onset to escape, one lane (this
+fraction of the axes' height) per run with a trap, so the runs' bands never overlap."""
+
+
+def _trap_of(item: tuple) -> tuple[int, int | None] | None:
+    return item[3] if len(item) > 3 else None
+
+
+def _has_trap(runs: dict[str, SeedCurves]) -> bool:
+    return any(_trap_of(item) for seeds in runs.values() for item in seeds)
+
+
+def _trap_legend(ax: plt.Axes) -> None:
+    """Legend entries for the trap marks of :func:`_draw`."""
+    ax.fill_between([], [], color="0.5", alpha=0.6, label="low-entropy trap (band at the bottom, run's colour)")
+    ax.plot([], [], marker="v", ms=8, color="0.3", mec="black", ls="none", label="trap onset")
+    ax.plot([], [], marker="^", ms=8, color="0.3", mec="black", ls="none", label="trap escape")
 
 
 def _palette(runs: dict) -> dict[str, tuple]:
@@ -83,10 +112,14 @@ def _no_data(ax: plt.Axes, text: str = "no run with metrics yet") -> None:
 
 
 def _draw(ax: plt.Axes, runs: dict[str, SeedCurves], col: str, colors: dict, positive: bool = False,
-          transform=None, mark_explosion: bool = False) -> bool:
+          transform=None, mark_explosion: bool = False, mark_trap: bool = False) -> bool:
+    """Each seed's smoothed ``col``; an X at its explosion; its trap as a band along the bottom of
+    the axes from onset to escape (or the run's end), with ▼ at the onset and ▲ at the escape."""
     drew = False
+    lanes = {label: k for k, label in enumerate(lab for lab, seeds in runs.items() if any(map(_trap_of, seeds)))}
     for label, seeds in runs.items():
-        for i, (seed, df, ex_step) in enumerate(seeds):
+        for i, item in enumerate(seeds):
+            seed, df, ex_step = item[:3]
             if col not in df or df[col].isna().all():
                 continue
             y = _smoothed(df, col)
@@ -102,19 +135,31 @@ def _draw(ax: plt.Axes, runs: dict[str, SeedCurves], col: str, colors: dict, pos
                 j = (df["step"] - ex_step).abs().idxmin()
                 ax.plot([ex_step], [y.loc[j]], marker="X", ms=11, color=colors[label], mec="black",
                         mew=0.8, ls="none", zorder=5)
+            trap = _trap_of(item)
+            if mark_trap and trap:
+                onset, escape = trap
+                lane = lanes[label] * TRAP_LANE
+                ax.axvspan(onset, escape if escape is not None else df["step"].max(), lane, lane + 0.8 * TRAP_LANE,
+                           color=colors[label], alpha=0.6 if i == 0 else 0.35, lw=0, zorder=4)
+                for x, marker in ((onset, "v"), (escape, "^")):
+                    if x is not None:
+                        j = (df["step"] - x).abs().idxmin()
+                        ax.plot([x], [y.loc[j]], marker=marker, ms=8, color=colors[label], mec="black",
+                                mew=0.6, ls="none", zorder=5)
     return drew
 
 
 def plot_loss_explosions(panels: dict[str, dict[str, SeedCurves]], step_scale: float = 1.0,
                          memo_window: tuple[int, int] | None = None, title: str = "") -> plt.Figure:
     """TB loss (smoothed, log scale) of every run, one panel per group of runs, each detected
-    explosion marked with an X; the memo's explosion window (steps 5000–7000 mapped) shaded."""
+    explosion marked with an X, each low-entropy trap as a band along the bottom (▼ onset,
+    ▲ escape); the memo's explosion window (steps 5000–7000 mapped) shaded grey."""
     sns.set_theme(style="whitegrid", context="notebook")
     panels = {k: v for k, v in panels.items() if v} or {"runs": {}}
     fig, axes = plt.subplots(len(panels), 1, figsize=(13, 4.6 * len(panels)), squeeze=False)
     for ax, (ptitle, runs) in zip(axes[:, 0], panels.items()):
         colors = _palette(runs)
-        drew = _draw(ax, runs, "loss", colors, positive=True, mark_explosion=True)
+        drew = _draw(ax, runs, "loss", colors, positive=True, mark_explosion=True, mark_trap=True)
         if not drew:
             _no_data(ax)
             ax.set_title(ptitle)
@@ -123,6 +168,8 @@ def plot_loss_explosions(panels: dict[str, dict[str, SeedCurves]], step_scale: f
         if memo_window:
             ax.axvspan(*memo_window, color="0.85", zorder=0, label="memo's explosion window (5000–7000)")
         ax.plot([], [], marker="X", ms=9, color="0.3", mec="black", ls="none", label="detected explosion")
+        if _has_trap(runs):
+            _trap_legend(ax)
         ax.set_title(ptitle, pad=30 if step_scale and step_scale != 1.0 else 6)
         ax.set_ylabel("TB loss (nats², log scale)")
         ax.set_xlabel("training step (this profile)")
@@ -146,20 +193,23 @@ METRIC_PANELS = [
 def plot_metric_panels(runs: dict[str, SeedCurves], step_scale: float = 1.0, title: str = "",
                        panels: list[tuple[str, str]] | None = None) -> plt.Figure:
     """mean_log_pf, mean_reward and log_Z (smoothed) of every run on a shared step axis, one
-    panel per metric; explosions marked with an X on each curve."""
+    panel per metric; explosions marked with an X on each curve, low-entropy traps as a band along
+    the bottom (▼ onset, ▲ escape)."""
     sns.set_theme(style="whitegrid", context="notebook")
     panels = panels or METRIC_PANELS
     fig, axes = plt.subplots(len(panels), 1, figsize=(13, 3.3 * len(panels)), sharex=True, squeeze=False)
     colors = _palette(runs)
     any_drawn = False
     for ax, (col, label) in zip(axes[:, 0], panels):
-        drew = _draw(ax, runs, col, colors, mark_explosion=True)
+        drew = _draw(ax, runs, col, colors, mark_explosion=True, mark_trap=True)
         any_drawn |= drew
         if not drew:
             _no_data(ax)
         ax.set_ylabel(label)
     if any_drawn:
         axes[0, 0].plot([], [], marker="X", ms=9, color="0.3", mec="black", ls="none", label="detected explosion")
+        if _has_trap(runs):
+            _trap_legend(axes[0, 0])
         axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
         _memo_axis(axes[0, 0], step_scale)
     axes[-1, 0].set_xlabel("training step (this profile)")
@@ -186,7 +236,7 @@ def plot_tb_residual(runs: dict[str, SeedCurves], step_scale: float = 1.0, title
         ax.set_visible(False)
     if not items:
         _no_data(axes[0, 0])
-    for ax, (label, (seed, df, ex_step)) in zip(axes.flat, items):
+    for ax, (label, (seed, df, ex_step, *_)) in zip(axes.flat, items):
         for col, name, color, lw, tf in parts:
             if col in df and not df[col].isna().all():
                 y = _smoothed(df, col)
@@ -225,6 +275,37 @@ def plot_log_pf_decomposition(runs: dict[str, SeedCurves], step_scale: float = 1
         ax.axhline(-np.log(n_actions), color="0.4", ls="--", lw=1)
         ax.text(0.005, -np.log(n_actions), f" uniform over {n_actions} actions", transform=ax.get_yaxis_transform(),
                 va="bottom", fontsize=8, color="0.3")
+    return fig
+
+
+TWO_LETTER_ENTROPY = math.log(2) / math.log(20)
+"""Composition entropy of a 50/50 two-letter sequence (/ log 20): 0.23."""
+
+
+def plot_composition(runs: dict[str, SeedCurves], step_scale: float = 1.0, title: str = "",
+                     published_trap: tuple[int, int] | None = None) -> plt.Figure:
+    """Composition entropy (batch mean, / log 20) and letters used in the batch (smoothed) per
+    run, traps marked as in :func:`plot_metric_panels` (▼ onset, ▲ escape). Dashed: the trap detector's thresholds
+    (:data:`gfn_lib.analysis.TRAP_ENTROPY_MAX`, :data:`gfn_lib.analysis.TRAP_LETTERS_MAX`);
+    dotted: a 50/50 two-letter sequence; ``published_trap`` (our steps): the published reward-C
+    trap, hatched."""
+    panels = [("composition_entropy", "composition entropy\n(/ log 20; 1 = uniform)"),
+              ("letters_used", "letters used\nin the batch (of 20)")]
+    fig = plot_metric_panels(runs, step_scale, title, panels)
+    ax_h, ax_l = fig.axes[0], fig.axes[1]
+    if ax_h.lines:
+        ax_h.axhline(TRAP_ENTROPY_MAX, color="0.3", ls="--", lw=1, label=f"trap threshold ({TRAP_ENTROPY_MAX:g})")
+        ax_h.axhline(TWO_LETTER_ENTROPY, color="0.3", ls=":", lw=1,
+                     label=f"two letters 50/50 ({TWO_LETTER_ENTROPY:.2f})")
+    if ax_l.lines:
+        ax_l.axhline(TRAP_LETTERS_MAX, color="0.3", ls="--", lw=1, label=f"trap threshold ({TRAP_LETTERS_MAX})")
+        ax_l.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
+    if published_trap and (ax_h.lines or ax_l.lines):
+        for ax in (ax_h, ax_l):
+            ax.axvspan(*published_trap, facecolor="none", edgecolor="0.7", hatch="//", lw=0, zorder=0,
+                       label="published reward-C trap" if ax is ax_h else None)
+    if ax_h.lines:
+        ax_h.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
     return fig
 
 

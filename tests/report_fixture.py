@@ -3,10 +3,12 @@
 :func:`build_fixture` writes synthetic run folders (300 rows each) under a folder, laid out as
 real runs leave them: ``run.json`` (as the train notebook writes it), ``config.yaml``,
 ``metrics.csv`` (the trainer's columns), ``samples.csv``, ``reward.json`` and a status marker
-(``FINISHED`` written last, ``FAILED``, a live ``RUNNING`` lock, or none: incomplete). The
-runs are read against a frozen copy of ``params/`` (``tests/data/report_fixture/params``, with
-its own ``tiny`` profile and the ``cpu`` profile of ``tests/test_memo.py``), so edits to the live
-params files do not move the snapshot.
+(``FINISHED`` written last, ``FAILED``, a live ``RUNNING`` lock, or none: incomplete). Some seeds
+log the composition columns (:data:`COMPOSITION_COLUMNS`, :func:`with_composition`: a trapped-then-
+escaped reward-C seed, a one-sequence collapse, a trap never left), the others predate them. The
+runs are read against a frozen copy of ``params/`` (``tests/data/report_fixture/params``, its
+``setups/``, its own ``tiny`` profile and the ``cpu`` profile of ``tests/test_memo.py``), so edits
+to the live params files do not move the snapshot.
 
 :func:`render_report` calls every table and sentence function ``notebooks/memo.py`` calls and
 returns them as JSON-able cells; ``tests/test_report_snapshot.py`` compares them with
@@ -51,13 +53,26 @@ METRIC_COLUMNS = [
     "step_time_s", "steps_per_s",
 ]  # fmt: skip
 """The trainer's metrics.csv columns when the fixture was made (frozen here on purpose)."""
+COMPOSITION_COLUMNS = ["composition_entropy", "letters_used", "diversity"]
+"""Columns the trainer added later (issue 11): seeds made with :func:`with_composition` log them."""
+
+STAND_INS = {
+    "improved-published": ["naturalness: in-project masked LM (fixture) stands in for ESM-2 esm2_t6_8M_UR50D"],
+    "esm2pll-published": ["language model: in-project masked LM (fixture) stands in for ESM-2 esm2_t6_8M_UR50D"],
+    "baseline-published": ["embedding: in-project masked LM (fixture) stands in for ESM-2 esm2_t33_650M_UR50D",
+                           "untrained heads: our seed, not the published weights (fixture)"],
+    "trained-published": ["stability: our AMP classifier (fixture) instead of the FLIP meltome predictor"],
+}
+"""What the fixture's published rewards record as stand-ins (synthetic: the real ones come from
+``describe()`` of :mod:`gfn_lib.rewards.published`)."""
 
 
 @contextlib.contextmanager
 def frozen_params() -> Iterator[None]:
     """Point the run specs at the frozen params folder (wherever ``PARAMS_DIR`` is defined)."""
     specs = importlib.import_module(study.load_run.__module__)
-    with mock.patch.object(specs, "PARAMS_DIR", PARAMS), mock.patch.object(specs, "PROFILES_DIR", PARAMS / "profiles"):
+    with mock.patch.object(specs, "PARAMS_DIR", PARAMS), mock.patch.object(specs, "PROFILES_DIR", PARAMS / "profiles"), \
+            mock.patch.object(specs, "SETUPS_DIR", PARAMS / "setups"):
         yield
 
 
@@ -97,6 +112,24 @@ def curves(explode_at: int | None = 190, *, reward_jump: bool = True, collapse: 
     return df
 
 
+def with_composition(df: pd.DataFrame, trap: tuple[int, int | None] | None = None, *, single: bool = False,
+                     seed: int = 0) -> pd.DataFrame:
+    """``df`` with :data:`COMPOSITION_COLUMNS`: free (entropy ≈ 0.62, 18 letters), or inside
+    ``trap`` = (first step, first free step or None) two letters at entropy ≈ 0.23 (the published
+    D/L trap); ``single``: the trap is one repeated one-letter sequence (entropy 0, 1 letter)."""
+    rng = np.random.default_rng(seed)
+    n, step = len(df), df["step"].to_numpy()
+    inside = np.zeros(n, bool) if trap is None else (step >= trap[0]) & (step < (trap[1] or step.max() + 1))
+    trapped_h, trapped_l = (0.0, 1.0) if single else (0.23, 2.0)
+    out = df.copy()
+    out["composition_entropy"] = np.where(inside, trapped_h, 0.62) + (0 if single else rng.normal(0, 0.01, n))
+    out["letters_used"] = np.where(inside, trapped_l, 18.0)
+    out["diversity"] = np.where(inside, 0.0 if single else 0.3, 0.85)
+    if single:
+        out["unique_frac"] = np.where(inside, 1 / 64, out["unique_frac"])
+    return out
+
+
 def write_run(root: Path, run: str, seed: int, df: pd.DataFrame | None, *, status: str = "finished",
               meta: dict | None = None, record: bool = True, torn: bool = False,
               started: str = "2026-11-24T10:00:00", profile: str = PROFILE) -> None:
@@ -109,13 +142,16 @@ def write_run(root: Path, run: str, seed: int, df: pd.DataFrame | None, *, statu
     folder = root / profile / "runs" / run / f"seed-{seed}"
     folder.mkdir(parents=True)
     (folder / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    reward = {"name": cfg["reward"]}
+    if cfg["reward"] in STAND_INS:  # a published reward's describe(), abridged
+        reward.update(published_as=f"fixture: {cfg['reward']}", stand_ins=STAND_INS[cfg["reward"]])
     if record:
         rec = {"run": run, "meta": spec.meta, "fields": spec.fields, "profile": profile,
                "step_scale": prof.step_scale, "seed": seed, "config": cfg,
-               "reward": {"name": cfg["reward"]}, "gfn_lib": "0.1.0", "torch": "2.13.0",
+               "reward": reward, "gfn_lib": "0.1.0", "torch": "2.13.0",
                "host": "fixture", "env": {"OMP_NUM_THREADS": "1"}, "started": started}
         (folder / "run.json").write_text(json.dumps(rec, indent=2))
-    (folder / "reward.json").write_text(json.dumps({"name": cfg["reward"]}))
+    (folder / "reward.json").write_text(json.dumps(reward))
     if df is not None:
         (folder / "metrics.csv").write_text(df.to_csv(index=False) + ("1234,5" if torn else ""))
         top = df.iloc[:: 50]
@@ -130,24 +166,32 @@ def write_run(root: Path, run: str, seed: int, df: pd.DataFrame | None, *, statu
 
 
 def build_fixture(root: Path) -> None:
-    """The fixture's run folders (profile ``tiny``) under ``root``; see the module docstring."""
+    """The fixture's run folders (profile ``tiny``) under ``root``; see the module docstring.
+
+    The profile's default runs are the six documented runs (reward-C with seeds 42, 43, 44,
+    the others 42): reward-C seed 44 and reward-A have no folder (missing); every other run
+    here has folders and is listed for that reason."""
     rc = memo.EXAMPLE_RUN
-    write_run(root, rc, 0, curves(192, seed=0))
-    write_run(root, rc, 1, curves(204, seed=1), started="2026-11-24T11:30:00")
-    write_run(root, "gflownet-baseline-10k", 0, curves(144, reward_jump=False, seed=2))  # flat reward, length
-    write_run(root, "gflownet-reward-B-esm2pll-10k", 0, curves(None, collapse=True, seed=3))
-    write_run(root, "phase3b-stb-validation-10k", 0, curves(180, seed=4))
-    write_run(root, "phase3b-stb-validation-10k", 1, curves(None, seed=5).iloc[:70], status="failed")
+    # trapped on two letters from step 30, escaping at 190 as the loss explodes (the published picture)
+    write_run(root, rc, 42, with_composition(curves(192, seed=0), (30, 190), seed=0))
+    write_run(root, rc, 43, with_composition(curves(204, seed=1), seed=1), started="2026-11-24T11:30:00")
+    write_run(root, "gflownet-baseline-10k", 42, curves(144, reward_jump=False, seed=2))  # flat reward, length
+    # one sequence from the start
+    write_run(root, "gflownet-reward-B-esm2pll-10k", 42, with_composition(curves(None, collapse=True, seed=3),
+                                                                          (1, None), single=True))
+    # trapped from step 60 to the end
+    write_run(root, "phase3b-stb-validation-10k", 42, with_composition(curves(180, seed=4), (60, None), seed=4))
+    write_run(root, "phase3b-stb-validation-10k", 43, curves(None, seed=5).iloc[:70], status="failed")
     # incomplete: half the steps, a torn last line, no marker
-    write_run(root, "phase3b-entropy-0.00-10k", 0, curves(80, seed=6).iloc[:144], status="incomplete", torn=True)
-    write_run(root, "ablation-log-z-lr-0.1", 0, curves(None, seed=7))
-    write_run(root, "ablation-lr-1e-3", 0, curves(96, seed=8))
-    write_run(root, "ablation-lr-1e-4", 0, curves(262, seed=9))
-    write_run(root, "ablation-lr-1e-4", 1, curves(None, seed=10))
-    write_run(root, "ablation-batch-16", 0, curves(196, seed=11))
-    write_run(root, "ablation-entropy-0.1", 0, curves(None, seed=12).iloc[:100], status="running")
+    write_run(root, "phase3b-entropy-0.00-10k", 42, curves(80, seed=6).iloc[:144], status="incomplete", torn=True)
+    write_run(root, "ablation-log-z-lr-0.1", 42, curves(None, seed=7))
+    write_run(root, "ablation-lr-1e-3", 42, curves(96, seed=8))
+    write_run(root, "ablation-lr-1e-4", 42, curves(262, seed=9))
+    write_run(root, "ablation-lr-1e-4", 43, curves(None, seed=10))
+    write_run(root, "ablation-batch-16", 42, curves(196, seed=11))
+    write_run(root, "ablation-entropy-0.1", 42, curves(None, seed=12).iloc[:100], status="running")
     # killed before its record: the config comes from params resolved for the profile
-    write_run(root, "ablation-8-layers", 0, curves(150, seed=13).iloc[:120], status="incomplete", record=False)
+    write_run(root, "ablation-8-layers", 42, curves(150, seed=13).iloc[:120], status="incomplete", record=False)
     write_run(root, "sensitivity-as-stated", 0, curves(None, runaway=True, seed=14))
     write_run(root, "sensitivity-beta8", 0, curves(186, seed=15))
     # a sensitivity run that exists only as a folder (its group comes from run.json)
@@ -159,15 +203,16 @@ def build_fixture(root: Path) -> None:
 
 # ---- rendering ---------------------------------------------------------------------------------
 TABLES = [
-    "runs_overview", "example_table", "explosion_table", "config_table", "budget_table", "evidence_table",
-    "factors_table", "timing_table", "log_pf_decomposition_table", "implied_log_z_table", "log_z_fix_table",
-    "claims_table", "assumptions_table", "sensitivity_table", "sensitivity_scores", "analyzed_runs_table",
+    "runs_overview", "published_vs_ours_table", "example_table", "trap_table", "explosion_table", "config_table",
+    "budget_table", "evidence_table", "factors_table", "timing_table", "log_pf_decomposition_table",
+    "implied_log_z_table", "log_z_fix_table", "claims_table", "assumptions_table", "sensitivity_table",
+    "sensitivity_scores", "analyzed_runs_table",
 ]
 """Every table function the memo notebook calls (plus the sensitivity scores behind its sentence)."""
 
 SENTENCES = [
-    "status_sentence", "example_sentence", "decomposition_sentence", "log_z_sentence", "claims_sentence",
-    "assumptions_sentence", "sensitivity_sentence",
+    "status_sentence", "published_sentence", "example_sentence", "trap_sentence", "decomposition_sentence",
+    "log_z_sentence", "claims_sentence", "assumptions_sentence", "sensitivity_sentence",
 ]
 """Every sentence function the memo notebook calls with the study."""
 

@@ -1,6 +1,7 @@
 """The memo report's table builders, fidelity checks and figures on synthetic run folders
-(no training): explosions, a run without one, a collapse, an incomplete run, missing runs,
-several seeds, and an empty outputs folder."""
+(no training): explosions, a run without one, a collapse, an incomplete run, missing runs and
+seeds, several seeds, a trapped-then-escaped seed, published figures against ours, and an empty
+outputs folder."""
 
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ def write_run(root, run: str, seed: int, df: pd.DataFrame | None, *, finished: b
     fixture.write_run(root, run, seed, df, status="finished" if finished else "incomplete", profile=PROFILE, **kw)
 
 
+RC_SEEDS = [42, 43, 44]
+"""reward-C's seeds in the (frozen) cpu profile; the other documented runs: [42]."""
+
+
 @pytest.fixture(scope="module", autouse=True)
 def frozen_params():
     """The runs of a frozen copy of params/ (edits to the live params files do not move these tests)."""
@@ -38,14 +43,15 @@ def frozen_params():
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory):
     root = tmp_path_factory.mktemp("outputs")
-    write_run(root, memo.EXAMPLE_RUN, 0, curves(1280, seed=0))
-    write_run(root, memo.EXAMPLE_RUN, 1, curves(1360, seed=1))
-    write_run(root, "ablation-log-z-lr-0.1", 0, curves(None))
-    write_run(root, "gflownet-reward-B-esm2pll-10k", 0, curves(None, collapse=True))
-    write_run(root, "gflownet-baseline-10k", 0, curves(960, reward_jump=False))
-    write_run(root, "ablation-lr-1e-3", 0, curves(640))
+    # seed 42: trapped on two letters from step 100 to 600; seed 43 predates the composition columns; 44: not run
+    write_run(root, memo.EXAMPLE_RUN, 42, fixture.with_composition(curves(1280, seed=0), (100, 600)))
+    write_run(root, memo.EXAMPLE_RUN, 43, curves(1360, seed=1))
+    write_run(root, "ablation-log-z-lr-0.1", 42, curves(None))
+    write_run(root, "gflownet-reward-B-esm2pll-10k", 42, curves(None, collapse=True))
+    write_run(root, "gflownet-baseline-10k", 42, curves(960, reward_jump=False))
+    write_run(root, "ablation-lr-1e-3", 42, curves(640))
     # incomplete: half the steps, torn last line, no FINISHED
-    write_run(root, "phase3b-entropy-0.00-10k", 0, curves(800).iloc[:960], finished=False, torn=True)
+    write_run(root, "phase3b-entropy-0.00-10k", 42, curves(800).iloc[:960], finished=False, torn=True)
     # a sensitivity run that exists only as a folder (its group comes from run.json)
     write_run(root, "sens-length-penalty", 0, curves(1200, seed=3),
               meta={"run": "sens-length-penalty", "group": "sensitivity", "description": "β=3"})
@@ -58,13 +64,29 @@ def test_load_study_statuses_and_seeds(synthetic):
     st = synthetic
     assert st.step_scale == 0.2 and st.to_run_step(6000) == 1200
     rc = st.get(memo.EXAMPLE_RUN)
-    assert [s.seed for s in rc.seeds] == [0, 1] and rc.status_text == "finished ×2"
+    assert [s.seed for s in rc.seeds] == RC_SEEDS and rc.status_text == "2 finished, 1 missing"
+    assert rc.seeds_text == "42, 43 (44 missing)" and len(rc.finished) == 2
     inc = st.get("phase3b-entropy-0.00-10k")
     assert inc.status_text == "incomplete" and inc.with_data and not inc.finished
     assert len(inc.with_data[0].metrics) == 960  # torn line dropped, no crash
-    assert st.get("ablation-8-layers").status_text == "missing"
+    assert st.get("gflownet-reward-A-trained-10k").status_text == "missing"  # a profile run not run yet
     assert st.get("sens-length-penalty").group == "sensitivity"
     assert list(st.runs)[:2] == ["gflownet-baseline-10k", memo.EXAMPLE_RUN]  # memo order
+
+
+def test_the_report_lists_the_profiles_runs_and_any_run_with_folders(synthetic):
+    st = synthetic
+    assert st.default_runs == st.profile.default_runs()
+    assert st.default_runs[memo.EXAMPLE_RUN] == RC_SEEDS and len(st.default_runs) == 6
+    with_folders = {"ablation-log-z-lr-0.1", "ablation-lr-1e-3", "sens-length-penalty"}
+    assert set(st.runs) == set(st.default_runs) | with_folders
+    assert st.get("ablation-8-layers") is None  # in params/, not in the profile, no folder: not listed
+    overview = memo.runs_overview(st).set_index("Run")
+    assert "missing" not in " ".join(overview.loc[sorted(with_folders), "Status"])
+    assert overview.loc["ablation-lr-1e-3", "In profile"] == "no (has folders)"
+    assert overview.loc[memo.EXAMPLE_RUN, "Seeds"] == "42, 43 (44 missing)"
+    assert "reward-C-improved seed 44" in memo.status_sentence(st)
+    assert "By default it runs 6 runs (8 seeds); 3 other runs have folders" in memo.status_sentence(st)
 
 
 def test_example_table_reads_our_runs_beside_the_memo(synthetic):
@@ -110,11 +132,12 @@ def test_timing_evidence_factors_and_log_z(synthetic):
     assert t.loc["ablation-lr-1e-3", "Verdict"] == "consistent"
     assert t.loc["ablation-log-z-lr-0.1", "Verdict"] == "supports the memo's mechanism"
     assert t.loc["phase3b-entropy-0.00", "Verdict"] == "inconclusive"  # incomplete: not used
-    assert t.loc["ablation-8-layers", "Observed"] == "no data"
+    assert "ablation-8-layers" not in t.index  # neither run nor in the profile
     ev = memo.evidence_table(synthetic)
     assert ev["Why different? (ours, from the data)"].str.len().gt(0).all()
     f = memo.factors_table(synthetic).set_index("Factor")
     assert "earlier" in f.loc["Learning rate", "Our runs (our steps)"]
+    assert "ablation-8-layers: not run" in f.loc["Model capacity", "Our runs (our steps)"]
     z = memo.log_z_fix_table(synthetic).set_index("Run")
     assert z.loc["ablation-log-z-lr-0.1", "Verdict"] == "explosion removed"
     assert z.loc["ablation-logvar", "Verdict"] == "not run yet"
@@ -177,18 +200,93 @@ def test_sensitivity_and_assumptions_tables(synthetic):
         assert sentence.startswith("**Not reproduced.**") and "closest is `sens-length-penalty`" in sentence
     finally:
         synthetic.runs[memo.EXAMPLE_RUN] = example
+
+
+def test_stand_ins_and_assumptions_table(synthetic):
     a = memo.assumptions_table(synthetic)
-    assert list(a.columns) == ["Run", "Field", "Value", "Reason"]
+    assert list(a.columns) == ["Kind", "Runs", "Field", "Value", "Source or reason"]
+    setup = a[a.Kind == "published setup"].set_index("Field")
+    sources = memo.read_setup("published")["sources"]
+    assert set(setup.index) == set(memo.read_setup("published")["fields"])  # every field of the setup
+    assert setup.loc["lr_schedule", "Source or reason"] == sources["lr_schedule"]
+    assert setup.loc["weight_decay", "Source or reason"].endswith("(no source named)")
+    # a run that overrides a setup field shows its own value (phase3b: log Z at 3 x lr)
+    assert "0.0009 (phase3b-stb, phase3b-entropy-0.00)" in setup.loc["log_z_lr", "Value"]
+    stand = a[a.Kind == "stand-in"]
+    assert stand["Value"].isin(fixture.STAND_INS["improved-published"]).any()
+    same = stand[stand.Value.isin(fixture.STAND_INS["improved-published"])]
+    assert len(same) == 1 and set(same.Runs.iloc[0].split(", ")) == {"reward-C-improved", "phase3b-entropy-0.00"}
+    assert stand[stand.Runs == "reward-A-trained"]["Source or reason"].iloc[0].startswith("not run yet")
+    assert a[a.Kind == "profile"].Value.iloc[0].startswith("n_steps × 0.2")
+    assert "stand-in(s)" in memo.assumptions_sentence(synthetic)
     g = synthetic.get("gflownet-baseline-10k")
     g.meta = {**g.meta, "assumptions": {"reward_exponent": "not stated in the memo"}}
     g.fields = {**g.fields, "reward_exponent": 3.0}
     try:
         a = memo.assumptions_table(synthetic)
-        row = a[(a["Run"] == "baseline") & (a["Field"] == "reward_exponent")]
-        assert row.iloc[0].to_dict() == {"Run": "baseline", "Field": "reward_exponent", "Value": 3.0,
-                                         "Reason": "not stated in the memo"}
+        row = a[(a["Kind"] == "assumption") & (a["Field"] == "reward_exponent")]
+        assert row.iloc[0].to_dict() == {"Kind": "assumption", "Runs": "baseline", "Field": "reward_exponent",
+                                         "Value": 3.0, "Source or reason": "not stated in the memo"}
+        assert "1 assumption(s) of our own" in memo.assumptions_sentence(synthetic)
     finally:
         g.meta = {k: v for k, v in g.meta.items() if k != "assumptions"}
+
+
+def test_trap_table_gives_the_trapped_seeds_steps(synthetic):
+    t = memo.trap_table(synthetic)
+    assert t.iloc[0]["Run"].endswith("(published, quoted)") and t.iloc[0]["Onset (≈ memo step)"] == "≈ 1,000"
+    assert t.iloc[0]["Loss after escape"] == "21 (6,000) → 502 (6,500) → 3120–3139 (9,000)"
+    rc = t[t.Run == "reward-C-improved"].set_index("Seed")
+    row = rc.loc["42"]  # trapped from step 100 to 600 (cpu profile: memo steps 500 to 3,000)
+    assert (row["Trapped?"], row["Onset (our step)"], row["Escape (our step)"]) == ("yes", "100", "600")
+    assert (row["Onset (≈ memo step)"], row["Escape (≈ memo step)"]) == ("≈ 500", "≈ 3,000")
+    assert (row["Letters"], row["Composition entropy"]) == ("2", "0.23")
+    assert row["Kind"] == "few letters (sequences differ)"
+    # the loss after the escape: its smoothed maximum, from the explosion at 1280 on
+    assert float(row["Loss after escape"].removeprefix("max ")) > 1000
+    # log Z at the escape: read like the published figures (the fixture's log Z is linear in the step)
+    assert row["log Z at escape"] == f"{-20 + 3e-3 * 600:.2f}"
+    assert rc.loc["43", "Trapped?"].startswith("not logged") and rc.loc["44", "Trapped?"] == "no data"
+    sentence = memo.trap_sentence(synthetic)
+    assert "trapped in 1 of 1 seeds, from ≈ memo step 500" in sentence and "at ≈ memo step 3,000" in sentence
+
+
+def test_a_seed_that_never_traps_says_so(tmp_path):
+    write_run(tmp_path, memo.EXAMPLE_RUN, 42, fixture.with_composition(curves(None)))
+    st = memo.load_study(PROFILE, tmp_path)
+    assert memo.trap_table(st).set_index("Run").loc["reward-C-improved", "Trapped?"].iloc[0] == "no (to step 2,000)"
+    assert "**ours does not trap** (0 of 1 seeds" in memo.trap_sentence(st)
+    text = memo.published_sentence(st)
+    assert "**ours does not trap**" in text and "**ours does not explode** (0 of 1 seeds" in text
+
+
+def test_published_figures_are_read_at_the_mapped_step(tmp_path):
+    df = curves(None)
+    near = (df.step - 1200).abs() <= 10  # memo step 6000 -> step 1200; half the 21-row smoothing window
+    df["log_z"] = np.where(near, 13.0, -20.0)
+    write_run(tmp_path, memo.EXAMPLE_RUN, 42, df)
+    write_run(tmp_path, "phase3b-entropy-0.00-10k", 42, curves(None).iloc[:960], finished=False)
+    st = memo.load_study(PROFILE, tmp_path)
+    t = memo.published_vs_ours_table(st)
+    assert set(t.Run) == {memo.short_name(r) for r in memo.PUBLISHED_FIGURES.run}  # every run is in the study
+    row = t[(t.Run == "reward-C-improved") & (t["Memo step"] == "6,000") & (t.Metric == "log Z")].iloc[0]
+    assert (row["Our step"], row["Published"], row["Ours"], row["Ours − published"], row["Verdict"]) == \
+        ("1,200", "13.39", "13.00", "-0.39", "reproduced")
+    late = t[(t.Run == "reward-C-improved") & (t["Memo step"] == "9,000") & (t.Metric == "log Z")].iloc[0]
+    assert (late["Ours"], late["Verdict"]) == ("-20.00", "missed")
+    # a range: 0 inside it
+    comp = {(c.metric, c.memo_step): c for c in memo.published_comparisons(st) if c.run == memo.EXAMPLE_RUN}
+    assert comp[("loss", 9000)].difference == pytest.approx(comp[("loss", 9000)].ours - 3120.0)
+    inc = t[t.Run == "phase3b-entropy-0.00"].set_index(["Memo step", "Metric"])
+    assert inc.loc[("8,000", "loss"), "Verdict"] == "not reached (run at step 960)"
+    assert inc.loc[("4,000", "loss"), "Our step"] == "800" and inc.loc[("4,000", "loss"), "Verdict"] != "not reached"
+    assert inc.loc[("4,000", "diversity"), "Verdict"] == "not logged"  # a seed without the new columns
+    assert set(t[t.Run == "reward-A-trained"].Verdict) == {"no data"}
+    text = memo.published_sentence(st)
+    assert "log Z at 6,000 (published 13.39, ours 13.00)" in text.split("**misses**")[0]
+    assert "log Z at 9,000 (published 16.14, ours -20.00: -36.14)" in text
+    n = len(t)
+    assert text.startswith(f"**Published vs ours.** {n} published figures")
 
 
 def test_helpers_spread_timing_and_episodes():
@@ -238,7 +336,14 @@ def test_figures_written_for_synthetic_runs(synthetic, tmp_path):
     figs = memo.make_figures(synthetic)
     try:
         assert set(figs) == {"loss_explosions", "metrics_documented", "metrics_ablations", "metrics_sensitivity",
-                             "tb_residual", "log_pf_decomposition"}
+                             "tb_residual", "log_pf_decomposition", "composition"}
+        # the trapped reward-C seed: its trap shaded and marked on the loss and composition figures
+        for name in ("loss_explosions", "composition"):
+            labels = [lab for ax in figs[name].axes for lab in ax.get_legend_handles_labels()[1]]
+            assert "trap onset" in labels and "trap escape" in labels, name
+        comp = figs["composition"].axes[0]
+        assert any(list(line.get_ydata()) == [0.35, 0.35] for line in comp.lines)  # the detector's threshold
+        assert "published reward-C trap" in comp.get_legend_handles_labels()[1]
         labels = figs["metrics_sensitivity"].axes[0].get_legend_handles_labels()[1]
         assert any("sens-length-penalty" in x for x in labels) and any("reward-C" in x for x in labels)
         ax = figs["loss_explosions"].axes[0]
@@ -258,7 +363,7 @@ def test_memo_length_bound_from_its_own_table():
 
 
 def test_an_unfinished_run_without_explosion_says_how_far_it_got(tmp_path):
-    write_run(tmp_path, "gflownet-baseline-10k", 0, curves(None).iloc[:500], finished=False)
+    write_run(tmp_path, "gflownet-baseline-10k", 42, curves(None).iloc[:500], finished=False)
     t = memo.explosion_table(memo.load_study(PROFILE, tmp_path)).set_index("Run")
     assert t.loc["baseline", "Explosion Step"] == "none by step 500"  # not "never"
     assert t.loc["baseline", "≈ memo step"] == "none by 2,500"

@@ -21,6 +21,7 @@ Modules, in reading order (every public name is also importable from ``gfn_lib.a
     trigger      classify_trigger: what changed around the explosion (the memo's "Trigger")
     phase        describe_phase / summary_table: the memo's "What's Happening" column
     arithmetic   implied_log_z (log Z implied by a loss), budget_at_step ("By Step 6000")
+    trap         detect_trap: a sustained low-entropy trap (few letters) and its escape
 """
 
 from gfn_lib.analysis.arithmetic import budget_at_step, implied_log_z, implied_log_z_rows
@@ -45,6 +46,14 @@ from gfn_lib.analysis.log_pf import (
     window_la,
 )
 from gfn_lib.analysis.phase import SUMMARY_COLUMNS, describe_phase, summary_table
+from gfn_lib.analysis.trap import (
+    TRAP_COLUMNS,
+    TRAP_ENTROPY_MAX,
+    TRAP_LETTERS_MAX,
+    TrapResult,
+    detect_trap,
+    trapped_rows,
+)
 from gfn_lib.analysis.trigger import (
     COLLAPSE_EARLY_FRAC,
     COLLAPSE_STAY_FRAC,
@@ -58,9 +67,10 @@ from gfn_lib.analysis.trigger import (
 
 __all__ = [
     "COLLAPSE_EARLY_FRAC", "COLLAPSE_STAY_FRAC", "COLLAPSE_UNIQUE_DISTINCT", "EXPLOSION_MIN_ABS", "EXPLOSION_RATIO",
-    "LOG_PF_DROP_MIN", "ONSET_RATIO", "REWARD_FLAT_MAX", "REWARD_JUMP_MIN", "SUMMARY_COLUMNS", "ExplosionResult",
-    "LogPfDriver", "Trigger", "attribute_log_pf_change", "budget_at_step", "classify_trigger", "count_explosions",
-    "decompose_log_pf", "default_window", "describe_phase", "detect_explosion", "implied_log_z",
-    "implied_log_z_rows", "log_pf_fall_driver", "min_actions_for_log_pf", "nearest_row", "smooth", "sorted_run",
-    "summary_table", "window_la",
+    "LOG_PF_DROP_MIN", "ONSET_RATIO", "REWARD_FLAT_MAX", "REWARD_JUMP_MIN", "SUMMARY_COLUMNS", "TRAP_COLUMNS",
+    "TRAP_ENTROPY_MAX", "TRAP_LETTERS_MAX", "ExplosionResult", "LogPfDriver", "TrapResult", "Trigger",
+    "attribute_log_pf_change", "budget_at_step", "classify_trigger", "count_explosions", "decompose_log_pf",
+    "default_window", "describe_phase", "detect_explosion", "detect_trap", "implied_log_z", "implied_log_z_rows",
+    "log_pf_fall_driver", "min_actions_for_log_pf", "nearest_row", "smooth", "sorted_run", "summary_table",
+    "trapped_rows", "window_la",
 ]  # fmt: skip

@@ -76,12 +76,14 @@ def distinct(values: dict[str, Any]) -> str:
 
 VERDICT_COLOURS = {"supported": "#d8f0d8", "consistent": "#d8f0d8", "explosion removed": "#d8f0d8",
                    "supports": "#d8f0d8", "refuted": "#f6d5d5", "contradicted": "#f6d5d5",
-                   "against": "#f6d5d5", "still explodes": "#f6d5d5", "inconclusive": "#eeeeee"}
+                   "against": "#f6d5d5", "still explodes": "#f6d5d5", "inconclusive": "#eeeeee",
+                   "reproduced": "#d8f0d8", "missed": "#f6d5d5", "not reached": "#eeeeee", "not logged": "#eeeeee"}
 
 
 def styled(df: pd.DataFrame, caption: str | None = None) -> Any:
     """A pandas Styler for the report: no index, left-aligned wrapped text, verdict cells
-    coloured (green supported/consistent, red refuted/contradicted, grey inconclusive)."""
+    coloured (green supported/consistent/reproduced, red refuted/contradicted/missed, grey
+    inconclusive/not reached/not logged)."""
 
     def colour(v: Any) -> str:
         text = str(v).lower()

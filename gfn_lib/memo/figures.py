@@ -6,15 +6,21 @@ from typing import Any
 
 from gfn_lib import plots
 from gfn_lib.memo.quotes import EXAMPLE_RUN, MEMO_WINDOW
-from gfn_lib.memo.runs import RunGroup, Study
+from gfn_lib.memo.runs import RunGroup, SeedRun, Study
+from gfn_lib.memo.traps import PUBLISHED_TRAP_ESCAPE, PUBLISHED_TRAP_ONSET
 from gfn_lib.memo.verdicts import sensitivity_runs
+
+
+def seed_curve(s: SeedRun) -> plots.SeedCurve:
+    """A seed as the plots draw it: metrics, explosion step, trap (onset, escape) if it has one."""
+    trap = (s.trap.onset_step, s.trap.escape_step) if s.trap is not None and s.trap.trapped else None
+    return plots.SeedCurve(s.seed, s.metrics, s.explosion_step, trap)
 
 
 def make_figures(st: Study, save: bool = True) -> dict[str, Any]:
     """Every figure of the report, saved as PNG and SVG under ``<out_root>/<profile>/figures/``
     when ``save``; returns {name: Figure}."""
-    curves = {g.name: [(s.seed, s.metrics, s.explosion_step) for s in g.with_data]
-              for g in st.runs.values()}
+    curves = {g.name: [seed_curve(s) for s in g.with_data] for g in st.runs.values()}
 
     def label(g: RunGroup) -> str:  # unfinished runs say so in the legend
         return g.short_name if len(g.finished) == len(g.seeds) or not g.with_data \
@@ -43,6 +49,10 @@ def make_figures(st: Study, save: bool = True) -> dict[str, Any]:
         "log_pf_decomposition": plots.plot_log_pf_decomposition(
             docs_and_abl, step_scale=st.step_scale,
             title=f"mean log P_F = mean actions × log P_F per action ({name} profile)"),
+        "composition": plots.plot_composition(
+            docs, step_scale=st.step_scale,
+            published_trap=(st.to_run_step(PUBLISHED_TRAP_ONSET), st.to_run_step(PUBLISHED_TRAP_ESCAPE[0])),
+            title=f"Composition entropy and letters used: the low-entropy trap ({name} profile)"),
     }  # fmt: skip
     if save:
         for fig_name, fig in figs.items():

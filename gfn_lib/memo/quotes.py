@@ -93,7 +93,7 @@ MEMO_FACTORS = [
      ["ablation-8-layers"], "n_layers"),
     ("Batch size", "64 samples/step provides stable gradients", ["ablation-batch-16"], "batch_size"),
     ("Exploration (entropy weight)", "(memo formula: f(..., exploration); 0.01 entropy)",
-     ["phase3b-entropy-0.00-10k", "ablation-entropy-0.1"], "entropy_weight"),
+     ["phase3b-entropy-0.00-10k", "ablation-entropy-0.1", "ablation-entropy-bonus-0.1"], "entropy_weight"),
     ("log_Z learning rate (not a memo factor)", "not in the memo", ["ablation-log-z-lr-0.1"],
      "log_z_lr"),
 ]

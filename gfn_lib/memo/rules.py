@@ -123,23 +123,23 @@ def timing_rows(st: Study) -> list[dict[str, Any]]:
     """One dict per change of "What Would Change the Timing?" (ablations, plus the documented
     entropy-0.00 run against reward-C), with numbers over finished seeds."""
     base = st.get(EXAMPLE_RUN)
-    variants: list[tuple[str, str, RunGroup | None, bool]] = []
-    ent = st.get("phase3b-entropy-0.00-10k")
-    variants.append((*MEMO_LESS_ENTROPY, ent, False))
+    entropy_run = "phase3b-entropy-0.00-10k"
+    variants: list[tuple[str, str, str, bool]] = [(*MEMO_LESS_ENTROPY, entropy_run, False)]
     for g in st.group("ablation"):
         pred = str(g.meta.get("memo_prediction", ""))
         mech = predicted_direction(pred) is None
-        variants.append((g.meta.get("description", g.name), pred, g, mech))
+        variants.append((g.meta.get("description", g.name), pred, g.name, mech))
     rows = []
-    for change, pred, g, mech in variants:
+    for change, pred, name, mech in variants:
+        g = st.get(name)
         word, b, v = compare_explosions(base, g)
         direction = predicted_direction(pred)
         rows.append({
-            "change": change, "run": g.name if g else NA, "prediction": pred,
+            "change": change, "run": name, "prediction": pred,
             "direction": direction, "mechanism": mech, "observed": word,
             "base_steps": b, "variant_steps": v,
             "verdict": prediction_verdict(direction, word, mech),
-            "status": g.status_text if g else "not in params",
+            "status": st.status_of(name),
             "expected": _expected_step(pred, st),
         })  # fmt: skip
     return rows

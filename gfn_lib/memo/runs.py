@@ -1,11 +1,13 @@
 """Loading one profile's runs for the report: :func:`load_study` -> :class:`Study` of
 :class:`RunGroup` (one per run) of :class:`SeedRun` (one per seed folder, or a ``missing``
-placeholder), in the report's order.
+placeholder for a seed the profile runs that has no folder yet), in the report's order.
 
+Which runs: the profile's default runs with their seeds (:meth:`gfn_lib.study.specs.Profile.default_runs`)
+plus every other run that has folders under ``<outputs>/<profile>/runs/``.
 Local run folders are the source of truth (:mod:`gfn_lib.study.folders`). Each seed carries
 its metrics, its explosion (:func:`gfn_lib.analysis.detect_explosion`), its trigger
-(:func:`gfn_lib.analysis.classify_trigger`) and its config as a validated
-:class:`~gfn_lib.config.TrainConfig`, made in one place, :func:`seed_config`.
+(:func:`gfn_lib.analysis.classify_trigger`), its low-entropy trap (:func:`gfn_lib.analysis.detect_trap`)
+and its config as a validated :class:`~gfn_lib.config.TrainConfig`, made in one place, :func:`seed_config`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,15 @@ from typing import Any
 
 import pandas as pd
 
-from gfn_lib.analysis import ExplosionResult, Trigger, classify_trigger, detect_explosion
+from gfn_lib.analysis import (
+    TRAP_COLUMNS,
+    ExplosionResult,
+    TrapResult,
+    Trigger,
+    classify_trigger,
+    detect_explosion,
+    detect_trap,
+)
 from gfn_lib.config import ConfigError, TrainConfig, make_config
 from gfn_lib.memo.quotes import MEMO_TRIGGER_TABLE
 from gfn_lib.storage import read_metrics
@@ -40,6 +50,7 @@ from gfn_lib.study import (
     seed_folders,
     seed_of,
 )
+from gfn_lib.study.specs import run_seeds
 
 
 def seed_config(record: dict[str, Any], fallback: TrainConfig | None, source: str,
@@ -71,7 +82,8 @@ def seed_config(record: dict[str, Any], fallback: TrainConfig | None, source: st
 
 @dataclass
 class SeedRun:
-    """One seed folder of a run (``seed is None``: no folder at all, status ``missing``)."""
+    """One seed folder of a run; status ``missing``: a seed the profile runs that has no folder yet
+    (``seed is None``: a run without any seed, e.g. one not in the profile's default runs)."""
 
     run: str
     seed: int | None
@@ -108,6 +120,16 @@ class SeedRun:
     def explosion_step(self) -> int | None:
         return self.explosion.step if self.explosion is not None else None
 
+    @property
+    def logs_composition(self) -> bool:
+        """The metrics have the trap detector's columns (runs logged before them do not)."""
+        return self.has_data and all(c in self.metrics and self.metrics[c].notna().any() for c in TRAP_COLUMNS)
+
+    @cached_property
+    def trap(self) -> TrapResult | None:
+        """:func:`gfn_lib.analysis.detect_trap` on the metrics; None without the columns it needs."""
+        return detect_trap(self.metrics) if self.logs_composition else None
+
 
 def short_name(run: str) -> str:
     """The memo's short run name: ``gflownet-baseline-10k`` → ``baseline``."""
@@ -133,6 +155,16 @@ class RunGroup:
     @property
     def finished(self) -> list[SeedRun]:
         return [s for s in self.seeds if s.finished]
+
+    @property
+    def seeds_text(self) -> str:
+        """E.g. ``42, 43 (44 missing)``: seeds with a folder, then the profile's seeds without one."""
+        have = [str(s.seed) for s in self.seeds if s.status != "missing" and s.seed is not None]
+        missing = [str(s.seed) for s in self.seeds if s.status == "missing" and s.seed is not None]
+        text = ", ".join(have)
+        if missing:
+            text += (" " if text else "") + f"({', '.join(missing)} missing)"
+        return text or "—"
 
     @property
     def status_text(self) -> str:
@@ -161,6 +193,18 @@ class Study:
     root: Path
     runs: dict[str, RunGroup]
     load_errors: list[str] = field(default_factory=list)
+    default_runs: dict[str, list[int]] = field(default_factory=dict)
+    """``{run: seeds}`` the profile runs by default (:meth:`Profile.default_runs`); the other runs
+    of :attr:`runs` are there because they have folders."""
+    params_runs: tuple[str, ...] = ()
+    """Every run with a params file (listed in :attr:`runs` or not)."""
+
+    def status_of(self, name: str) -> str:
+        """A run's status text; for a run not in the study, why not."""
+        g = self.runs.get(name)
+        if g is not None:
+            return g.status_text
+        return "not run (not in this profile)" if name in self.params_runs else "not in params"
 
     @property
     def folder(self) -> Path:
@@ -223,41 +267,63 @@ def _specs(errors: list[str]) -> list[RunSpec]:
     return specs
 
 
-def load_study(profile: str | None = None, out_root: str | Path | None = None) -> Study:
-    """Every run of ``params/`` plus any other run folder of the profile, with all seeds.
+def _default_runs(prof: Profile, specs: list[RunSpec], errors: list[str]) -> dict[str, list[int]]:
+    """The profile's default runs; if a params file breaks that, every documented spec that loads."""
+    try:
+        return prof.default_runs()
+    except ConfigError as err:
+        errors.append(str(err)) if str(err) not in errors else None
+    return {s.name: run_seeds(s) for s in specs if s.group == "documented"}
 
-    A run without a folder gets one ``missing`` placeholder seed (its config resolved
-    from its params and the profile). Unreadable files never raise: the run shows as
+
+def load_study(profile: str | None = None, out_root: str | Path | None = None) -> Study:
+    """The profile's default runs (with their seeds) plus any other run with folders, all seeds.
+
+    A seed the profile runs but without a folder is a ``missing`` placeholder (its config
+    resolved from its params and the profile); a run that is not one of the profile's and has
+    no folder is not listed. Unreadable files never raise: the run shows as
     ``incomplete``/``missing`` and the problem is listed in ``load_errors``.
     """
     prof = load_profile(profile)
     root = Path(out_root) if out_root else outputs_root()
     errors: list[str] = []
-    specs = _specs(errors)
+    specs = {s.name: s for s in _specs(errors)}
+    expected = _default_runs(prof, list(specs.values()), errors)
     runs_dir = root / prof.name / "runs"
-    names = [s.name for s in specs]
-    extra = sorted(p.name for p in runs_dir.iterdir() if p.is_dir() and p.name not in names) \
-        if runs_dir.is_dir() else []  # fmt: skip
+    with_folders = sorted(p.name for p in runs_dir.iterdir() if p.is_dir()) if runs_dir.is_dir() else []
+    names = [*expected, *(n for n in specs if n in with_folders and n not in expected),
+             *(n for n in with_folders if n not in specs and n not in expected)]
 
     groups: list[RunGroup] = []
-    for spec in [*specs, *extra]:
-        name = spec if isinstance(spec, str) else spec.name
-        fallback: TrainConfig | None = None
-        if not isinstance(spec, str):
+    for name in names:
+        spec = specs.get(name)
+
+        def fallback(seed: int, spec: RunSpec | None = spec) -> TrainConfig | None:
+            if spec is None:
+                return None
             try:
-                fallback = resolve_config(spec, prof)
+                return resolve_config(spec, prof, seed)
             except ConfigError as err:
-                errors.append(str(err))
+                errors.append(str(err)) if str(err) not in errors else None
+                return None
+
         seeds = []
         for folder in seed_folders(runs_dir / name):
             record = read_record(folder)
-            config = seed_config(record, fallback, str(folder / "run.json"), errors)
+            config = seed_config(record, fallback(seed_of(folder) or 0), str(folder / "run.json"), errors)
             seeds.append(SeedRun(name, seed_of(folder), folder, run_status(folder), record,
                                  read_metrics(folder / "metrics.csv"), config))
-        if not seeds:
-            config = seed_config({}, fallback, str(runs_dir / name), errors)
+        have = {s.seed for s in seeds}
+        for seed in expected.get(name, []):
+            if seed not in have:
+                folder = runs_dir / name / f"seed-{seed}"
+                config = seed_config({}, fallback(seed), str(folder), errors)
+                seeds.append(SeedRun(name, seed, folder, "missing", {}, pd.DataFrame(), config))
+        seeds.sort(key=lambda s: (s.seed is None, s.seed or 0))
+        if not seeds:  # a folder without seed folders
+            config = seed_config({}, fallback(0), str(runs_dir / name), errors)
             seeds = [SeedRun(name, None, runs_dir / name, "missing", {}, pd.DataFrame(), config)]
-        if isinstance(spec, str):  # a folder without a params file: metadata from its record
+        if spec is None:  # a folder without a params file: metadata from its record
             rec = next((s.record for s in seeds if s.record), {})
             meta, fields = dict(rec.get("meta") or {}), dict(rec.get("fields") or {})
             group = meta.get("group", "user")
@@ -265,4 +331,4 @@ def load_study(profile: str | None = None, out_root: str | Path | None = None) -
             meta, fields, group = spec.meta, spec.fields, spec.group
         groups.append(RunGroup(name, group, meta, fields, seeds))
     ordered = report_order(groups)
-    return Study(prof, root, {g.name: g for g in ordered}, errors)
+    return Study(prof, root, {g.name: g for g in ordered}, errors, expected, tuple(specs))

@@ -141,8 +141,20 @@ CONFIG_ROWS: list[tuple[str, Callable[[TrainConfig], Any]]] = [
     ("Reward", lambda c: c.reward),
     ("Reward exponent β", lambda c: f"{c.reward_exponent:g}"),
     ("Gradient clipping", lambda c: "off" if c.grad_clip is None else f"{c.grad_clip:g}"),
+    ("Optimizer", lambda c: f"{c.optimizer}, weight decay {c.weight_decay:g}"),
+    ("Learning-rate schedule", lambda c: c.lr_schedule),
+    ("Dropout", lambda c: f"{c.dropout:g}"),
+    ("Weight init", lambda c: c.init),
+    ("Final LayerNorm", lambda c: "yes" if c.final_layernorm else "no"),
+    ("Positions", lambda c: c.positions),
+    ("STOP action at max length", lambda c: "yes" if c.stop_action_at_max_len else "no"),
+    ("Entropy term", lambda c: c.entropy_term),
+    ("Length penalty (per residue)", lambda c: f"{c.length_penalty:g}"),
+    ("log R", lambda c: "log clamp(R, 1e-6, 1)" if c.log_reward_eps is None else f"log(R + {c.log_reward_eps:g})"),
+    ("Exploration ε, temperature", lambda c: f"ε {c.epsilon:g}, T {c.temperature:g}"),
 ]
-"""Rows of the configuration table: the memo's six, then settings the memo does not state."""
+"""Rows of the configuration table: the memo's six, then settings the memo does not state
+(the published setup's fields among them: :mod:`gfn_lib.memo.assumptions` names their sources)."""
 
 
 def config_table(st: Study, groups: Sequence[str] = ("documented",)) -> pd.DataFrame:
@@ -246,7 +258,7 @@ def evidence_table(st: Study) -> pd.DataFrame:
                     else f"timing vs {short_name(EXAMPLE_RUN)}: {word}"
                 why += f"; trigger: {lab}" + (f"; differs in {diff}" if diff else "")
         rows.append({
-            "Run": r.run, "Status": g.status_text if g else "not in params",
+            "Run": r.run, "Status": g.status_text if g else "not run",
             "Explosion Step (≈ memo steps)": step_spread(
                 [None if s is None else round(st.to_memo_step(s)) for s in steps]) if seeds else NA,
             "Explosion Step (our steps)": step_spread(steps) if seeds else NA,
@@ -271,6 +283,7 @@ def factors_table(st: Study) -> pd.DataFrame:
             steps = [s.explosion_step for s in g.with_data]
             word, _, _ = compare_explosions(base, g, finished_only=False)
             val = getattr(g.config, fld) if fld else ""
+            val = f"{val:.3g}" if isinstance(val, float) else val
             note = "" if len(g.finished) == len(g.seeds) else f" [{g.status_text}]"
             parts.append(f"{short_name(name)}{note} ({fld}={val}): explosion {step_spread(steps)} → {word}")
         if base and base.with_data and runs:
@@ -312,7 +325,7 @@ def analyzed_runs_table(st: Study, groups: Sequence[str] = ("documented",)) -> p
             "ID": meta.get("memo_id", NA), "Name": meta.get("run", g.name),
             "State": meta.get("memo_state", NA), "Created": str(meta.get("memo_created", NA)),
             "Our state": g.status_text,
-            "Our seeds": ", ".join(str(s.seed) for s in g.seeds if s.seed is not None) or NA,
+            "Our seeds": g.seeds_text,
             "Our start": started[0][:16].replace("T", " ") if started else NA,
             "Source": "run.json" if rec else "params (no run record yet)",
         })  # fmt: skip
@@ -320,13 +333,15 @@ def analyzed_runs_table(st: Study, groups: Sequence[str] = ("documented",)) -> p
 
 
 def runs_overview(st: Study) -> pd.DataFrame:
-    """Every run of the profile: group, what it changes, status, seeds, steps logged / planned."""
+    """Every run of the study (the profile's default runs, then any other run with folders):
+    group, what it changes, whether the profile runs it, status, seeds, steps logged / planned."""
     rows = []
     for g in st.runs.values():
         logged = [s.last_step for s in g.with_data]
         rows.append({
             "Run": g.name, "Group": g.group, "Change": g.meta.get("description", ""),
-            "Status": g.status_text,
+            "In profile": "yes" if g.name in st.default_runs else "no (has folders)",
+            "Status": g.status_text, "Seeds": g.seeds_text,
             "Steps logged / planned": f"{spread(logged, 'int') if logged else 0} / {fmt_num(g.config.n_steps, 'int')}",
         })  # fmt: skip
     return pd.DataFrame(rows)

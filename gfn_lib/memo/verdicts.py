@@ -6,9 +6,9 @@ Contents, top to bottom:
    (b) :func:`check_explosion_after_reward_jump`, (c) :func:`check_timing_near_memo`.
 2. Claims: :func:`claims` (each memo claim, what would refute it, what our finished seeds
    show, a verdict) and :func:`claims_table`.
-3. Reproduction fidelity: :func:`assumptions_table` (settings the memo does not state) and the
-   sensitivity runs scored on checks (a)-(c): :func:`sensitivity_runs`, :func:`sensitivity_checks`,
-   :func:`sensitivity_table`, :func:`sensitivity_scores`.
+3. Reproduction fidelity: the sensitivity runs scored on checks (a)-(c): :func:`sensitivity_runs`,
+   :func:`sensitivity_checks`, :func:`sensitivity_table`, :func:`sensitivity_scores` (what the runs
+   assume and what stands in: :mod:`gfn_lib.memo.assumptions`).
 
 Verdicts use only seeds whose folder has ``FINISHED``, so an incomplete run never decides one.
 """
@@ -285,24 +285,13 @@ def claims_table(st: Study) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------
-# 3. Reproduction fidelity: assumptions and sensitivity runs
+# 3. Reproduction fidelity: sensitivity runs
 # ---------------------------------------------------------------------------
 
 
-def assumptions_table(st: Study, groups: Sequence[str] = ("documented",)) -> pd.DataFrame:
-    """Settings the memo does not state, from each run's params ``assumptions`` mapping:
-    run, field, value (the params value), reason. Empty (with these columns) if none."""
-    rows = []
-    for g in st.groups(groups):
-        for fld, reason in (g.meta.get("assumptions") or {}).items():
-            rows.append({"Run": g.short_name, "Field": fld, "Value": g.fields.get(fld, NA),
-                         "Reason": reason})
-    return pd.DataFrame(rows, columns=["Run", "Field", "Value", "Reason"])
-
-
 def sensitivity_runs(st: Study) -> list[RunGroup]:
-    """The sensitivity group plus, first, the documented reward-C run: it *is* the setting the
-    documented runs assume (stated assumptions on the memo's configuration), so it is not run twice."""
+    """The sensitivity group plus, first, the documented reward-C run: the reference, the setting
+    the documented runs use (their ``setup``), so it is not run twice."""
     example = st.get(EXAMPLE_RUN)
     return ([example] if example is not None and example.with_data else []) + st.group("sensitivity")
 
@@ -341,7 +330,9 @@ def sensitivity_table(st: Study) -> pd.DataFrame:
         seeds = g.with_data
         change = g.meta.get("description", "")
         if g.name == EXAMPLE_RUN:
-            change = "the documented runs' stated assumptions: log_Z init -20, length penalty 3.5, beta 8"
+            setup = g.meta.get("setup")
+            change = (f"the documented reward-C run (reference), setup {setup}" if setup else
+                      "the documented reward-C run (reference)") + (f": {change}" if change else "")
         steps = step_spread([s.explosion_step for s in seeds]) if seeds else NA
         cells = [_checks_cell(cs) for cs in sensitivity_checks(st, g).values()]
         rows.append(dict(zip(SENSITIVITY_COLUMNS, [g.name, change, g.status_text, steps, *cells])))
