@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PROFILE ?=
 
-.PHONY: study test bench lab clean-venv
+.PHONY: study study-all test bench lab clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,9 +17,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
-## make study: the six documented runs + the report (profile: full with CUDA, cpu without; PROFILE=smoke|cpu|full)
+## make study: the profile's runs (the six documented runs, reward-C x 3 seeds) + the report (profile: full with CUDA, cpu without; PROFILE=smoke|cpu|full)
 study: $(STAMP)
 	$(VENV)/bin/gfn-study sweep $(if $(PROFILE),--profile $(PROFILE))
+	$(VENV)/bin/gfn-study report $(if $(PROFILE),--profile $(PROFILE))
+
+## make study-all: every run in params/ (documented, ablations, sensitivity), then the report
+study-all: $(STAMP)
+	$(VENV)/bin/gfn-study sweep --all $(if $(PROFILE),--profile $(PROFILE))
 	$(VENV)/bin/gfn-study report $(if $(PROFILE),--profile $(PROFILE))
 
 ## make test: every test (unit, convergence, resume-after-kill, CLI, sweep, pipeline) + the notebooks via nbmake (smoke)

@@ -37,8 +37,10 @@ def _compressed(k: int, **shape: float) -> dict:
 
 
 CANDIDATES: dict[str, dict] = {
+    "memo-1/1": {},
     "memo-1/10": _compressed(10),
     "memo-1/20": _compressed(20),
+    "memo-1/40": _compressed(40),
     "3x256x8-1/10": _compressed(10, n_layers=0.75),
     "2x256x8-1/10": _compressed(10, n_layers=0.5),
     "4x128x4-1/10": _compressed(10, d_model=0.5, n_heads=0.5),

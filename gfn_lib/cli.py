@@ -89,15 +89,18 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     from gfn_lib import study
 
-    profile = study.load_profile(args.profile).name
+    prof = study.load_profile(args.profile)
+    profile, in_profile = prof.name, prof.default_runs()
     rows = []
     for spec in study.list_runs():
-        seed_dirs = study.seed_folders(study.run_dir(profile, spec.name, 0).parent) or [
-            study.run_dir(profile, spec.name, 0)
+        seeds = in_profile.get(spec.name, study.run_seeds(spec)[:1])
+        seed_dirs = study.seed_folders(study.run_dir(profile, spec.name, seeds[0]).parent) or [
+            study.run_dir(profile, spec.name, s) for s in seeds
         ]
         for folder in seed_dirs:
             summary = study.run_summary(folder)
-            rows.append({"run": spec.name, "group": spec.group, "seed": folder.name.removeprefix("seed-"), **summary})
+            rows.append({"run": spec.name, "group": spec.group, "in profile": "yes" if spec.name in in_profile else "",
+                         "seed": folder.name.removeprefix("seed-"), **summary})  # fmt: skip
     table = pd.DataFrame(rows).fillna("")
     with pd.option_context("display.max_rows", None, "display.width", 200, "display.float_format", "{:.4g}".format):
         print(f"profile {profile} ({study.outputs_root() / profile})")

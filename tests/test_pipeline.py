@@ -20,8 +20,12 @@ def test_smoke_study_and_report(tmp_path):
         env=env, cwd=REPO, capture_output=True, text=True,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
-    for spec in study.list_runs("documented"):
-        assert study.run_status(study.run_dir("smoke", spec.name, 0, tmp_path)) == "finished", spec.name
+    planned = study.load_profile("smoke").default_runs()  # the six documented runs, reward-C with 3 seeds
+    assert set(planned) == {spec.name for spec in study.list_runs("documented")}
+    for name, seeds in planned.items():
+        for seed in seeds:
+            assert study.run_status(study.run_dir("smoke", name, seed, tmp_path)) == "finished", (name, seed)
+    assert "Kernel is running over TCP" not in run.stdout + run.stderr  # IPC kernels: progress, not warnings
 
     report = subprocess.run(
         [sys.executable, "-m", "gfn_lib.cli", "report", "--profile", "smoke"], env=env, cwd=REPO,
@@ -30,9 +34,11 @@ def test_smoke_study_and_report(tmp_path):
     assert report.returncode == 0, report.stdout + report.stderr
     html = (tmp_path / "smoke" / "memo.html").read_text()
     for heading in ("Example: <code>reward-C-improved</code> run", "Explosion timing", "Training configuration",
-                    "Analyzed runs", "Claims vs evidence", "What would change the timing"):  # fmt: skip
+                    "Analyzed runs", "Claims vs evidence", "What would change the timing", "Published vs ours",
+                    "Stand-ins and assumptions"):  # fmt: skip
         assert heading.lower() in html.lower(), heading
     assert "zcb95gyl" in html and "8rflp7l6" in html  # run records made it into the tables
     assert "def " not in html and "import " not in html  # code hidden
     figures = {p.name for p in (tmp_path / "smoke" / "figures").iterdir()}
     assert {"loss_explosions.png", "loss_explosions.svg"} <= figures
+    assert "missing" not in html.split("Published vs ours")[0].lower()  # the overview lists what the profile ran

@@ -76,6 +76,10 @@ def _setup_rows(runs: list[RunGroup]) -> list[dict[str, Any]]:
                          "Runs": _runs_text(list(values), [g.short_name for g in runs]), "Field": fld,
                          "Value": distinct(values),
                          "Source or reason": sources.get(fld, f"params/setups/{setup}.yaml (no source named)")})
+        for i, text in enumerate(data.get("differences") or [], 1):  # what our re-run does otherwise
+            rows.append({"Kind": "difference from the published code", "Runs": _runs_text(
+                [g.short_name for g in users], [g.short_name for g in runs]), "Field": f"difference {i}",
+                "Value": str(text), "Source or reason": f"params/setups/{setup}.yaml"})  # fmt: skip
     return rows
 
 

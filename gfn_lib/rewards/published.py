@@ -57,12 +57,9 @@ WARMUP_SCORES = 10
 
 # ---- gates ------------------------------------------------------------------------------
 def composition_entropy(actions: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Shannon entropy of the residue composition over log 20, ``[B]`` in [0, 1] (length-independent base)."""
-    mask = torch.arange(actions.shape[1], device=actions.device).unsqueeze(0) < lengths.unsqueeze(1)  # [B, T]
-    counts = (F.one_hot(actions.clamp(0, N_RES - 1), N_RES) * mask.unsqueeze(-1)).sum(1).double()  # [B, 20]
-    f = counts / lengths.clamp(min=1).unsqueeze(1).double()
-    h = -(f * f.clamp(min=1e-300).log()).sum(1)  # [B], 0 log 0 = 0
-    return (h / math.log(N_RES)).float()
+    """Shannon entropy of the residue composition over log 20, ``[B]`` in [0, 1] (the one definition,
+    :meth:`gfn_lib.env.PeptideEnv.composition_entropy`, which the trainer also logs)."""
+    return _AMINO_ACID_ENV.composition_entropy(actions, lengths)
 
 
 def entropy_gate(actions: torch.Tensor, lengths: torch.Tensor, threshold: float = ENTROPY_THRESHOLD,
@@ -74,6 +71,9 @@ def entropy_gate(actions: torch.Tensor, lengths: torch.Tensor, threshold: float 
 def length_gate(lengths: torch.Tensor, min_length: int = MIN_LENGTH, sharpness: float = LENGTH_SHARPNESS) -> torch.Tensor:
     """``sigmoid(sharpness (L - min_length))`` ``[B]``."""
     return torch.sigmoid(sharpness * (lengths.float() - min_length))
+
+
+_AMINO_ACID_ENV = PeptideEnv()  # 20 residues: H is normalised by log 20
 
 
 # ---- running min-max ----------------------------------------------------------------------

@@ -107,15 +107,18 @@ def spec_from_mapping(values: Mapping[str, Any], source: str, default_name: str 
 
 
 def load_setup(name: str, source: str) -> dict[str, Any]:
-    """The config fields of ``params/setups/<name>.yaml`` (validated; its ``sources`` name the evidence)."""
+    """The config fields of ``params/setups/<name>.yaml`` (validated). The file's ``sources`` name the
+    evidence for each field and ``differences`` what our re-run does otherwise (both for the report)."""
     path = SETUPS_DIR / f"{name}.yaml"
     if not path.exists():
         available = ", ".join(sorted(p.stem for p in SETUPS_DIR.glob("*.yaml")))
         raise ConfigError(f"{source}: field 'setup': unknown setup {name!r} (available: {available})")
     data = read_yaml(path)
-    unknown = set(data) - {"description", "fields", "sources"}
+    unknown = set(data) - {"description", "fields", "sources", "differences"}
     if unknown:
-        raise ConfigError(f"{path}: field '{sorted(unknown)[0]}': unknown field (expected description, fields, sources)")
+        raise ConfigError(
+            f"{path}: field '{sorted(unknown)[0]}': unknown field (expected description, fields, sources, differences)"
+        )
     fields = dict(data.get("fields") or {})
     for key in fields:
         if key not in TrainConfig.model_fields:
