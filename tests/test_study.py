@@ -115,14 +115,14 @@ def test_our_first_assumptions_are_a_sensitivity_run():
 def test_profiles_are_overlays_that_keep_each_runs_difference(tmp_path, monkeypatch):
     cpu, smoke, full = (study.load_profile(p) for p in ("cpu", "smoke", "full"))
     base = study.resolve_config(study.load_run("gflownet-baseline-10k"), cpu)
-    assert (base.n_steps, base.warmup_steps, base.n_layers, base.d_model, base.n_heads) == (250, 25, 4, 256, 8)
-    assert base.log_z_lr == pytest.approx(40 * 3e-3)  # log Z's travel kept: steps / 40, lr_Z x 40
-    assert cpu.step_scale == 0.025 and full.step_scale == 1.0
+    assert (base.n_steps, base.warmup_steps, base.n_layers, base.d_model, base.n_heads) == (167, 17, 4, 256, 8)
+    assert base.log_z_lr == pytest.approx(60 * 3e-3)  # log Z's travel kept: steps / 60, lr_Z x 60
+    assert study.memo_to_run_step(6000, cpu.step_scale) == 100 and full.step_scale == 1.0
     deep = study.resolve_config(study.load_run("ablation-8-layers"), smoke)
     assert deep.n_layers == 2 * study.resolve_config(study.load_run("gflownet-reward-C-improved-10k"), smoke).n_layers
     assert study.resolve_config(study.load_run("ablation-lr-1e-3"), cpu).lr == 1e-3
     legacy = study.resolve_config(study.load_run("sensitivity-as-stated"), cpu)
-    assert legacy.log_z_lr == pytest.approx(40 * legacy.lr)  # "same as lr" is scaled as the lr it stands for
+    assert legacy.log_z_lr == pytest.approx(60 * legacy.lr, rel=1e-5)  # "same as lr": scaled as the lr it stands for
     memo = study.resolve_config(study.load_run("gflownet-baseline-10k"), full)
     assert memo.model_dump() == TrainConfig(**study.load_run("gflownet-baseline-10k").fields).model_dump()
     assert study.resolve_config(study.load_run("gflownet-baseline-10k"), smoke).n_steps == 40

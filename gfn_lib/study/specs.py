@@ -225,7 +225,7 @@ def load_profile(name: str | None) -> Profile:
         if key not in TrainConfig.model_fields:
             raise ConfigError(f"{path}: field '{key}': unknown TrainConfig field")
     scale = dict(data.get("scale") or {})
-    if abs(scale.get("log_z_lr", 1.0) * scale.get("n_steps", 1.0) - 1.0) > 1e-6:
+    if abs(scale.get("log_z_lr", 1.0) * scale.get("n_steps", 1.0) - 1.0) > 1e-4:  # decimals like 1/60 round
         raise ConfigError(
             f"{path}: field 'scale.log_z_lr': must be 1 / scale.n_steps ({1 / scale.get('n_steps', 1.0):g}) so that "
             "log Z travels as far as in the memo (sum of lr_Z over the run)"
