@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from gfn_lib.analysis import TRAP_ENTROPY_MAX, TRAP_LETTERS_MAX, default_window, smooth
+from gfn_lib.analysis import TRAP_ENTROPY_MAX, default_window, smooth
 
 RUN_PANELS = [
     ("loss", "TB loss (log scale)", True),
@@ -286,7 +286,7 @@ def plot_composition(runs: dict[str, SeedCurves], step_scale: float = 1.0, title
                      published_trap: tuple[int, int] | None = None) -> plt.Figure:
     """Composition entropy (batch mean, / log 20) and letters used in the batch (smoothed) per
     run, traps marked as in :func:`plot_metric_panels` (▼ onset, ▲ escape). Dashed: the trap detector's thresholds
-    (:data:`gfn_lib.analysis.TRAP_ENTROPY_MAX`, :data:`gfn_lib.analysis.TRAP_LETTERS_MAX`);
+    (:data:`gfn_lib.analysis.TRAP_ENTROPY_MAX`; letters are shown, not used by the rule);
     dotted: a 50/50 two-letter sequence; ``published_trap`` (our steps): the published reward-C
     trap, hatched."""
     panels = [("composition_entropy", "composition entropy\n(/ log 20; 1 = uniform)"),
@@ -298,7 +298,7 @@ def plot_composition(runs: dict[str, SeedCurves], step_scale: float = 1.0, title
         ax_h.axhline(TWO_LETTER_ENTROPY, color="0.3", ls=":", lw=1,
                      label=f"two letters 50/50 ({TWO_LETTER_ENTROPY:.2f})")
     if ax_l.lines:
-        ax_l.axhline(TRAP_LETTERS_MAX, color="0.3", ls="--", lw=1, label=f"trap threshold ({TRAP_LETTERS_MAX})")
+        ax_l.axhline(2, color="0.3", ls=":", lw=1, label="two letters (the published trap)")
         ax_l.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
     if published_trap and (ax_h.lines or ax_l.lines):
         for ax in (ax_h, ax_l):

@@ -38,9 +38,20 @@ def test_a_trap_that_lasts_to_the_end_has_no_escape():
     assert r.trapped and r.escape_step is None and r.duration is None and r.last_step == 1000
 
 
-def test_many_letters_at_low_entropy_is_not_the_trap():
-    r = detect_trap(_run(letters_trapped=12))
-    assert not r.trapped
+def test_letters_are_reported_not_used_by_the_rule():
+    r = detect_trap(_run(letters_trapped=12))  # low entropy with a few rare letters in the batch
+    assert r.trapped and r.letters == 12 and abs(r.onset_step - 100) <= 5
+
+
+def test_a_leaky_trap_escapes_only_when_it_stays_out():
+    """Exits shorter than 10 % of the run that return to the trap are not escapes."""
+    df = _run(n=1000, trap=(50, 800))
+    out = (df.step >= 300) & (df.step < 360)  # a 60-step excursion, then back in the trap
+    df.loc[out, "composition_entropy"] = 0.6
+    r = detect_trap(df)
+    assert abs(r.onset_step - 50) <= 5 and abs(r.escape_step - 800) <= 5
+    df.loc[(df.step >= 300) & (df.step < 420), "composition_entropy"] = 0.6  # 120 steps out: an escape
+    assert abs(detect_trap(df).escape_step - 300) <= 5
 
 
 def test_rows_are_sorted_by_step_first():

@@ -49,7 +49,7 @@ from gfn_lib.analysis.phase import SUMMARY_COLUMNS, describe_phase, summary_tabl
 from gfn_lib.analysis.trap import (
     TRAP_COLUMNS,
     TRAP_ENTROPY_MAX,
-    TRAP_LETTERS_MAX,
+    ESCAPE_MIN_FRACTION,
     TrapResult,
     detect_trap,
     trapped_rows,
@@ -68,7 +68,7 @@ from gfn_lib.analysis.trigger import (
 __all__ = [
     "COLLAPSE_EARLY_FRAC", "COLLAPSE_STAY_FRAC", "COLLAPSE_UNIQUE_DISTINCT", "EXPLOSION_MIN_ABS", "EXPLOSION_RATIO",
     "LOG_PF_DROP_MIN", "ONSET_RATIO", "REWARD_FLAT_MAX", "REWARD_JUMP_MIN", "SUMMARY_COLUMNS", "TRAP_COLUMNS",
-    "TRAP_ENTROPY_MAX", "TRAP_LETTERS_MAX", "ExplosionResult", "LogPfDriver", "TrapResult", "Trigger",
+    "TRAP_ENTROPY_MAX", "ESCAPE_MIN_FRACTION", "ExplosionResult", "LogPfDriver", "TrapResult", "Trigger",
     "attribute_log_pf_change", "budget_at_step", "classify_trigger", "count_explosions", "decompose_log_pf",
     "default_window", "describe_phase", "detect_explosion", "detect_trap", "implied_log_z", "implied_log_z_rows",
     "log_pf_fall_driver", "min_actions_for_log_pf", "nearest_row", "smooth", "sorted_run", "summary_table",

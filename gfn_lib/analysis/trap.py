@@ -1,16 +1,17 @@
 """Is the policy in a low-entropy trap, and when does it leave it? (The published reward-C run's
 "DL trap": 30 residues of only D and L from ~step 1000 to ~6000, then an escape to 15 letters.)
 
-A row is *trapped* when the batch is low-entropy on both counts, after smoothing (the one
-smoother, :func:`gfn_lib.analysis.explosion.smooth`):
+A row is *trapped* when the batch is low-entropy: its smoothed ``composition_entropy`` (each
+sequence's residue-composition entropy / log 20, batch mean; the one smoother,
+:func:`gfn_lib.analysis.explosion.smooth`) is ≤ :data:`TRAP_ENTROPY_MAX`. ``letters_used``
+(distinct residues in the whole batch) is reported, not used: one rare sample adds a letter.
 
-* ``composition_entropy`` (each sequence's residue-composition entropy / log 20, batch mean)
-  ≤ :data:`TRAP_ENTROPY_MAX`, and
-* ``letters_used`` (distinct residues in the whole batch) ≤ :data:`TRAP_LETTERS_MAX`.
-
-The trap's *onset* is the first row of the first trapped stretch of at least ``min_rows`` rows;
-its *escape* is the first row, after that stretch starts, of a stretch of at least ``min_rows``
-rows that are not trapped. Persistence is what separates a trap from a noisy dip.
+The trap's *onset* is the first row of the first trapped stretch of at least ``min_rows`` rows.
+Its *escape* is the first row from which the run stays free for at least :data:`ESCAPE_MIN_FRACTION`
+of the run (or, at least ``min_rows`` rows long, to its end): a leaky trap that the policy leaves for
+a while and re-enters has not been escaped. (A first version also required ≤ 4 letters and took
+any free stretch of ``min_rows`` as the escape; reading the first cpu study showed both to be
+noise-driven: the letter count of 64 samples jumps with single samples, and short exits returned.)
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ from gfn_lib.analysis.explosion import default_window, smooth, sorted_run
 TRAP_ENTROPY_MAX = 0.35
 """Composition entropy at most this: a 50/50 two-letter sequence has log 2 / log 20 = 0.23, three
 letters evenly 0.37, a uniform random 30-mer about 0.85. Reward C's entropy gate is then ≤ 0.2."""
-TRAP_LETTERS_MAX = 4
-"""At most this many distinct residues in the whole batch (the published trap used 2)."""
+ESCAPE_MIN_FRACTION = 0.1
+"""An escape is a free stretch of at least this fraction of the run's rows (or one that lasts to the end)."""
 TRAP_COLUMNS = ("composition_entropy", "letters_used")
-"""Metrics the detector needs (``unique_frac`` is used when present)."""
+"""Metrics the detector reads (``unique_frac`` is used when present)."""
 
 
 def default_min_rows(n_rows: int) -> int:
@@ -46,7 +47,7 @@ class TrapResult:
     onset_step: int | None
     """First step of the first such stretch."""
     escape_step: int | None
-    """First step of the first untrapped stretch (≥ ``min_rows``) after the onset; None: never left."""
+    """First step of the first lasting free stretch after the onset (module docstring); None: never left."""
     letters: float
     """Median ``letters_used`` over the trap (NaN without a trap)."""
     composition_entropy: float
@@ -74,10 +75,7 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 def trapped_rows(df: pd.DataFrame, window: int | None = None) -> pd.Series:
     """Per row of the step-sorted run (index reset): is the smoothed batch in a low-entropy trap?"""
     df = sorted_run(df, TRAP_COLUMNS)
-    window = window or default_window(len(df))
-    entropy = smooth(df["composition_entropy"], window)
-    letters = smooth(df["letters_used"], window)
-    return (entropy <= TRAP_ENTROPY_MAX) & (letters <= TRAP_LETTERS_MAX)
+    return smooth(df["composition_entropy"], window or default_window(len(df))) <= TRAP_ENTROPY_MAX
 
 
 def detect_trap(df: pd.DataFrame, window: int | None = None, min_rows: int | None = None) -> TrapResult:
@@ -93,7 +91,8 @@ def detect_trap(df: pd.DataFrame, window: int | None = None, min_rows: int | Non
     if not trapped:
         return none
     start, _ = trapped[0]
-    free = [(a, b) for a, b in _runs(~mask) if a > start and b - a >= min_rows]
+    long_enough = max(min_rows, int(ESCAPE_MIN_FRACTION * len(df)))
+    free = [(a, b) for a, b in _runs(~mask) if a > start and (b - a >= long_enough or (b == len(df) and b - a >= min_rows))]
     end = free[0][0] if free else len(df)
     inside = df.iloc[start:end]
     single = "unique_frac" in df and float(inside["unique_frac"].median()) <= 0.1

@@ -15,7 +15,9 @@ from typing import Any
 
 import pandas as pd
 
-from gfn_lib.analysis import TRAP_COLUMNS, TRAP_ENTROPY_MAX, TRAP_LETTERS_MAX, default_window, nearest_row, smooth
+from gfn_lib.analysis import (
+    ESCAPE_MIN_FRACTION, TRAP_COLUMNS, TRAP_ENTROPY_MAX, default_window, nearest_row, smooth,
+)  # fmt: skip
 from gfn_lib.memo.cells import NA, fmt_num
 from gfn_lib.memo.published import PUBLISHED_FIGURES
 from gfn_lib.memo.published_vs_ours import published_text, value_near
@@ -33,12 +35,14 @@ PUBLISHED_TRAP_LETTERS = "D, L"
 def trap_rule_text() -> str:
     """The detector's rule (:mod:`gfn_lib.analysis.trap`) and this table's columns, in words, from its constants."""
     return ("A seed is *trapped* (`gfn_lib.analysis.detect_trap`) while its smoothed composition entropy (each "
-            f"sequence's residue-composition entropy / log 20, batch mean) is ≤ {TRAP_ENTROPY_MAX:g} **and** its "
-            f"batch uses ≤ {TRAP_LETTERS_MAX} distinct letters, for at least 2% of the run (5 rows at least); it "
-            "*escapes* at the first equally long stretch that is not trapped. *Letters* and *composition entropy*: "
-            "medians over the trap (without a trap: the run's lowest smoothed values); *loss after escape*: the "
-            "largest smoothed loss from the escape on; *log Z at escape*: read as in the published comparison. "
-            "*One sequence*: the batch is (nearly) one repeated sequence (median unique fraction ≤ 0.1).")
+            f"sequence's residue-composition entropy / log 20, batch mean) is ≤ {TRAP_ENTROPY_MAX:g}, for at least "
+            "2% of the run (5 rows at least); it *escapes* at the first step from which it stays free for at least "
+            f"{ESCAPE_MIN_FRACTION:.0%} of the run (or to its end): short exits that return are not escapes. The "
+            "letters used in the batch are reported, not used by the rule (one rare sample adds a letter). "
+            "*Letters* and *composition entropy*: medians over the trap (without a trap: the run's lowest smoothed "
+            "values); *loss after escape*: the largest smoothed loss from the escape on; *log Z at escape*: read as "
+            "in the published comparison. *One sequence*: the batch is (nearly) one repeated sequence (median "
+            "unique fraction ≤ 0.1).")
 
 
 def _published(metric: str, step: int, run: str = EXAMPLE_RUN) -> tuple[float, float] | None:
