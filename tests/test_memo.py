@@ -412,3 +412,16 @@ def test_the_report_loads_without_papermill_or_the_trainer():
             "print([m for m in ('papermill', 'gfn_lib.trainer', 'gfn_lib.study.execution') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_a_run_made_with_another_step_scale_is_named(tmp_path):
+    """Runs made before a profile changed its step scale would be read on the wrong memo-step axis."""
+    import json
+
+    from gfn_lib import memo, study
+
+    folder = study.run_dir("tiny", "gflownet-baseline-10k", 42, tmp_path)  # the frozen fixture params
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text(json.dumps({"run": "gflownet-baseline-10k", "step_scale": 0.5, "config": {}}))
+    st = memo.load_study("tiny", tmp_path)
+    assert any("field 'step_scale'" in e and "0.5" in e for e in st.load_errors)

@@ -310,6 +310,11 @@ def load_study(profile: str | None = None, out_root: str | Path | None = None) -
         seeds = []
         for folder in seed_folders(runs_dir / name):
             record = read_record(folder)
+            recorded_scale = record.get("step_scale")
+            if recorded_scale is not None and abs(float(recorded_scale) - prof.step_scale) > 1e-6 * prof.step_scale:
+                errors.append(f"{folder / 'run.json'}: field 'step_scale': the run was made with step scale "
+                              f"{float(recorded_scale):g}, this profile maps memo steps with {prof.step_scale:g} "
+                              "(the profile changed since): its ≈ memo steps are off")  # fmt: skip
             config = seed_config(record, fallback(seed_of(folder) or 0), str(folder / "run.json"), errors)
             seeds.append(SeedRun(name, seed_of(folder), folder, run_status(folder), record,
                                  read_metrics(folder / "metrics.csv"), config))
