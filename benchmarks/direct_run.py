@@ -5,7 +5,8 @@ folder (``run.json``, ``config``, ``metrics.csv``, ``samples.csv``, checkpoints,
 ``FINISHED`` last) except the executed notebook, and resumes from a checkpoint.
 ``gfn-study list`` and the report read its folders like any other.
 
-    python benchmarks/direct_run.py gflownet-baseline-10k --profile full --seed 0
+    python benchmarks/direct_run.py gflownet-baseline-10k --profile full            # the run's first seed (42)
+    python benchmarks/direct_run.py gflownet-reward-C-improved-10k --profile full --seed 43
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", help="a run in params/ or a YAML path")
     parser.add_argument("--profile", default=None)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=None, help="default: the run's first seed (its params' seeds)")
     parser.add_argument("--wandb", choices=["offline", "online", "disabled"], default=None)
     args = parser.parse_args()
     params = {"run": args.run, "profile": args.profile, "seed": args.seed}

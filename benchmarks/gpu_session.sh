@@ -4,6 +4,7 @@
 #   2. the six documented runs in the full profile, in parallel on the one GPU, each stopped
 #      after BUDGET seconds (a stopped run is "incomplete": it resumes from its checkpoint);
 #   3. everything but checkpoints packed into OUT/full_runs.tgz (unpack into outputs/ to report).
+#      (reward-C with its three seeds, 42 43 44, as the full profile lists)
 # usage: benchmarks/gpu_session.sh OUT [BUDGET_SECONDS]     (PYTHON=python3 by default)
 set -u
 out=${1:?usage: gpu_session.sh OUT [BUDGET_SECONDS]}
@@ -29,6 +30,10 @@ cp "$logs/bench.txt" "$out/bench.txt"
 start=$(date +%s)
 for r in $runs; do
   timeout -s TERM "$budget" $py benchmarks/direct_run.py "$r" --profile full --wandb disabled > "$logs/$r.log" 2>&1 &
+done
+for seed in 43 44; do
+  timeout -s TERM "$budget" $py benchmarks/direct_run.py gflownet-reward-C-improved-10k --seed $seed --profile full \
+    --wandb disabled > "$logs/reward-C-seed-$seed.log" 2>&1 &
 done
 wait
 echo "runs: $(( $(date +%s) - start )) s" >> "$logs/machine.txt"
