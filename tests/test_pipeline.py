@@ -41,4 +41,5 @@ def test_smoke_study_and_report(tmp_path):
     assert "def " not in html and "import " not in html  # code hidden
     figures = {p.name for p in (tmp_path / "smoke" / "figures").iterdir()}
     assert {"loss_explosions.png", "loss_explosions.svg"} <= figures
-    assert "missing" not in html.split("Published vs ours")[0].lower()  # the overview lists what the profile ran
+    overview = html.split("Runs of this profile")[1].split("Published vs ours")[0]
+    assert "finished" in overview and "missing" not in overview  # the overview lists what the profile ran
