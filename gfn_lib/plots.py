@@ -285,7 +285,7 @@ TWO_LETTER_ENTROPY = math.log(2) / math.log(20)
 def plot_composition(runs: dict[str, SeedCurves], step_scale: float = 1.0, title: str = "",
                      published_trap: tuple[int, int] | None = None) -> plt.Figure:
     """Composition entropy (batch mean, / log 20) and letters used in the batch (smoothed) per
-    run, traps marked as in :func:`plot_metric_panels` (▼ onset, ▲ escape). Dashed: the trap detector's thresholds
+    run, traps marked as in :func:`plot_metric_panels` (▼ onset, ▲ escape). Dashed: the trap detector's entropy threshold
     (:data:`gfn_lib.analysis.TRAP_ENTROPY_MAX`; letters are shown, not used by the rule);
     dotted: a 50/50 two-letter sequence; ``published_trap`` (our steps): the published reward-C
     trap, hatched."""

@@ -106,7 +106,7 @@ display(memo.styled(memo.trap_table(st)))
 # %% [markdown]
 # Composition entropy and letters used per documented run (smoothed). A band along the bottom in a
 # run's colour: its trap (▼ onset, ▲ escape); hatched: the published reward-C trap (memo steps
-# ≈ 1000–6000); dashed: the detector's thresholds; dotted: a 50/50 two-letter sequence. The same
+# ≈ 1000–6000); dashed: the detector's entropy threshold; dotted: a 50/50 two-letter sequence (and 2 letters). The same
 # bands and marks appear on the loss figure above and on the metric figures below.
 
 # %%
