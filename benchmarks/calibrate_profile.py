@@ -23,8 +23,8 @@ import time
 import pandas as pd
 import torch
 
-from gfn_lib.analysis.explosion import default_window, smooth
 from gfn_lib.analysis.trap import detect_trap
+from gfn_lib.memo.traps import after_escape
 from gfn_lib.study.specs import Profile, load_run, resolve_config
 from gfn_lib.trainer import Trainer
 
@@ -59,9 +59,7 @@ def calibrate(name: str, scale: dict, seed: int, steps: int | None) -> dict:
     df = pd.DataFrame(rows)
     trap = detect_trap(df)
     k = cfg.n_steps / 10_000  # run steps per memo step
-    after = df[df.step >= trap.escape_step] if trap.escape_step else df.iloc[0:0]
-    loss_after = float(smooth(after.loss, default_window(len(df))).max()) if len(after) else float("nan")
-    log_z_at_escape = float(df.loc[df.step == trap.escape_step, "log_z"].iloc[0]) if trap.escape_step else float("nan")
+    loss_after, log_z_at_escape = after_escape(df, trap.escape_step)  # read as the report's trap table does
 
     def memo(step: int | None) -> float | None:
         return None if step is None else round(step / k)

@@ -110,7 +110,10 @@ class PeptideEnv:
     def composition_entropy(self, actions: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``[B]`` Shannon entropy of each sequence's residue composition / log V, in [0, 1]
         (the published reward C's H: a 50/50 two-letter sequence has 0.23 with V = 20)."""
-        counts = self.composition(actions, lengths)  # [B, V]
+        return self.entropy_of_composition(self.composition(actions, lengths))
+
+    def entropy_of_composition(self, counts: torch.Tensor) -> torch.Tensor:
+        """``counts [B, V]`` (:meth:`composition`) -> ``[B]`` composition entropy / log V."""
         p = counts / counts.sum(1, keepdim=True).clamp(min=1)
         return -(p * p.clamp(min=1e-30).log()).sum(1) / math.log(self.vocab_size)
 

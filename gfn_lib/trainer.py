@@ -177,7 +177,7 @@ class Trainer:
         ]).tolist()  # fmt: skip  (one device sync)
         unique = torch.unique(actions, dim=0).shape[0] / cfg.batch_size
         composition = self.env.composition(actions, lengths)  # [B, V]
-        composition_entropy = self.env.composition_entropy(actions, lengths).mean().item()
+        composition_entropy = self.env.entropy_of_composition(composition).mean().item()
         letters_used = int((composition.sum(0) > 0).sum())
         diversity = pairwise_diversity(actions, lengths)
         dt = time.perf_counter() - t0

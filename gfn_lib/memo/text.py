@@ -23,7 +23,6 @@ from gfn_lib.memo.rules import LOG_PF_FALL_MIN, log_pf_falls
 from gfn_lib.memo.runs import Study, short_name
 from gfn_lib.memo.traps import PUBLISHED_TRAP_ESCAPE, PUBLISHED_TRAP_LETTERS, PUBLISHED_TRAP_ONSET, lowest, trap_summary
 from gfn_lib.memo.verdicts import claims, sensitivity_runs, sensitivity_scores
-from gfn_lib.study import GROUP_ORDER
 
 
 def status_sentence(st: Study) -> str:

@@ -94,14 +94,19 @@ def seed_trap(s: SeedRun) -> SeedTrap | None:
     t = s.trap
     if t is None:
         return None
-    df = s.metrics.sort_values("step", kind="stable").reset_index(drop=True)
-    loss_after, log_z = math.nan, math.nan
-    if t.escape_step is not None:
-        sm = smooth(pd.to_numeric(df["loss"], errors="coerce"), default_window(len(df)))
-        loss_after = float(sm.iloc[nearest_row(df["step"].to_numpy(), t.escape_step):].max())
-        log_z = value_near(df, "log_z", t.escape_step)
+    loss_after, log_z = after_escape(s.metrics, t.escape_step)
     return SeedTrap(s, t.onset_step, t.escape_step, t.letters, t.composition_entropy, loss_after, log_z,
                     t.single_sequence)
+
+
+def after_escape(metrics: pd.DataFrame, escape_step: int | None) -> tuple[float, float]:
+    """(largest smoothed loss from the escape row on, log Z at the escape read by
+    :func:`~gfn_lib.memo.published_vs_ours.value_near`); NaNs without an escape."""
+    if escape_step is None:
+        return math.nan, math.nan
+    df = metrics.sort_values("step", kind="stable").reset_index(drop=True)
+    sm = smooth(pd.to_numeric(df["loss"], errors="coerce"), default_window(len(df)))
+    return float(sm.iloc[nearest_row(df["step"].to_numpy(), escape_step):].max()), value_near(df, "log_z", escape_step)
 
 
 def lowest(s: SeedRun, col: str) -> float:

@@ -91,8 +91,7 @@ def plan(names: Iterable[str | Path], profile: str | None, seeds: int | None = N
     elif all_runs:
         runs = [(spec, run_seeds(spec, seeds)) for spec in list_runs()]
     else:
-        runs = [(load_run(name), run_seeds(load_run(name), seeds) if seeds else listed)
-                for name, listed in prof.default_runs().items()]  # fmt: skip
+        runs = [(spec, run_seeds(spec, seeds) if seeds else listed) for spec, listed in prof.default_specs()]
     overrides = task_kw.get("overrides", {})
     tasks = []
     for spec, run_seed_list in runs:

@@ -186,11 +186,16 @@ class Profile:
     """``{run: number of seeds}`` this profile runs by default (``make study``) and its report
     lists; empty: every documented run with all its seeds."""
 
-    def default_runs(self) -> dict[str, list[int]]:
-        """``{run: seeds}`` of a plain ``gfn-study sweep`` / ``make study`` in this profile."""
+    def default_specs(self) -> list[tuple[RunSpec, list[int]]]:
+        """``[(spec, seeds)]`` of a plain ``gfn-study sweep`` / ``make study`` in this profile."""
         if self.runs:
-            return {name: run_seeds(load_run(name), n) for name, n in self.runs.items()}
-        return {spec.name: run_seeds(spec) for spec in list_runs("documented")}
+            specs = [load_run(name) for name in self.runs]
+            return [(spec, run_seeds(spec, self.runs[spec.name])) for spec in specs]
+        return [(spec, run_seeds(spec)) for spec in list_runs("documented")]
+
+    def default_runs(self) -> dict[str, list[int]]:
+        """``{run: seeds}`` of :meth:`default_specs`."""
+        return {spec.name: seeds for spec, seeds in self.default_specs()}
 
     @property
     def step_scale(self) -> float:
