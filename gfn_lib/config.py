@@ -135,7 +135,12 @@ class TrainConfig(BaseModel):
     bf16: bool = False
     """bf16 autocast on CUDA for the training forward (ignored on CPU)."""
     compile: bool = False
-    """``torch.compile`` the training forward (CUDA only; pays a one-off compile)."""
+    """``torch.compile`` the training forward (CUDA only; pays a one-off compile; implies ``static_shapes``)."""
+    static_shapes: bool = False
+    """Fixed shapes in every step: the sampler decodes all ``max_len + 1`` positions with masking instead
+    of stopping once every sequence has ended, and scoring does not trim padding columns (what CUDA
+    graphs and ``torch.compile(mode="reduce-overhead")`` need). Same numbers as the early-stopping path
+    (to float rounding); on CPU the early-stopping path is faster while sequences are short."""
     metrics_every: int = Field(25, ge=1)
     """Flush buffered metric rows to ``metrics.csv`` every this many steps."""
     checkpoint_every: int = Field(100, ge=1)

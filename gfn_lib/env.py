@@ -83,9 +83,9 @@ class PeptideEnv:
         return torch.where(is_stop, stop_ok, residue_ok)  # [T, A]
 
     def valid_steps(self, lengths: torch.Tensor) -> torch.Tensor:
-        """``[B, T]`` bool: positions that hold an action (residues and the STOP)."""
-        t = torch.arange(self.horizon, device=lengths.device).unsqueeze(0)  # [1, T]
-        valid = t <= lengths.unsqueeze(1)  # [B, T]
+        """``[..., B, T]`` bool: positions that hold an action (residues and the STOP)."""
+        t = torch.arange(self.horizon, device=lengths.device)  # [T]
+        valid = t <= lengths.unsqueeze(-1)  # [..., B, T] (any leading run dims)
         if not self.stop_action_at_max_len:
             valid &= t < self.max_len
         return valid

@@ -1,18 +1,26 @@
 """The forward policy P_F: a small causal Transformer (nanoGPT-style, pre-LayerNorm).
 
-Two ways in:
+:class:`TransformerPolicy` holds one run's parameters. :class:`PolicyStack` computes with the
+parameters of R policies of one shape at once (stacked along a leading run dimension: grouped
+matmuls), so that R independent runs share every kernel launch; one policy alone is R = 1 of the
+same code (``TransformerPolicy.sample`` / ``.evaluate`` call it), so there is one computation.
 
-* :meth:`TransformerPolicy.sample` generates trajectories token by token with a
-  key/value cache, so each new token costs one position, not the whole prefix.
-* :meth:`TransformerPolicy.evaluate` scores given trajectories with a single
-  teacher-forced forward: per-step log P_F, per-step entropy and (for SubTB)
-  per-state log-flows. The loss always uses these, i.e. log P_F under the
-  current policy without temperature or exploration.
+* ``sample`` generates trajectories token by token with a key/value cache (one position per
+  token, not the whole prefix). ``static=True`` decodes all ``T`` positions with masking instead of
+  stopping once every sequence has ended: fixed shapes, for CUDA graphs / ``torch.compile``.
+* ``evaluate`` scores given trajectories with a single teacher-forced forward: per-step log P_F,
+  per-step entropy and (for SubTB) per-state log-flows. The loss always uses these, i.e. log P_F
+  under the current policy without temperature or exploration.
+
+Randomness (sampling and dropout) comes from each run's own generator through a
+:class:`RandomTape`, never from the global RNG, so a run draws the same numbers whether it is
+computed alone or stacked with others, and the static and the early-stopping sampler agree.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -23,56 +31,21 @@ from gfn_lib.env import PeptideEnv
 
 
 class Block(nn.Module):
-    """Pre-LN Transformer block: causal self-attention + GELU MLP, with ``nn.TransformerEncoderLayer``'s
-    dropouts (attention weights, attention output, feed-forward hidden and output)."""
+    """Parameters of one pre-LN Transformer block: causal self-attention + GELU MLP (the computation,
+    for one run or many at once, is :class:`PolicyStack`'s)."""
 
-    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0) -> None:
+    def __init__(self, d_model: int) -> None:
         super().__init__()
-        self.n_heads = n_heads
-        self.dropout = dropout
         self.ln1 = nn.LayerNorm(d_model)
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.proj = nn.Linear(d_model, d_model)
         self.ln2 = nn.LayerNorm(d_model)
         self.mlp = nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.GELU(), nn.Linear(4 * d_model, d_model))
 
-    def _heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        B, L, D = x.shape
-        q, k, v = self.qkv(self.ln1(x)).split(D, dim=-1)  # 3 x [B, L, D]
-        shape = (B, L, self.n_heads, D // self.n_heads)
-        return tuple(t.view(shape).transpose(1, 2) for t in (q, k, v))  # 3 x [B, H, L, Dh]
-
-    def _drop(self, x: torch.Tensor) -> torch.Tensor:
-        return F.dropout(x, self.dropout, self.training) if self.dropout > 0 else x
-
-    def _merge(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        B, H, L, Dh = y.shape
-        x = x + self._drop(self.proj(y.transpose(1, 2).reshape(B, L, H * Dh)))
-        up, act, down = self.mlp
-        return x + self._drop(down(self._drop(act(up(self.ln2(x))))))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Full causal pass: ``x [B, L, D] -> [B, L, D]``."""
-        q, k, v = self._heads(x)
-        p = self.dropout if self.training else 0.0
-        return self._merge(x, F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=p))
-
-    def step(self, x: torch.Tensor, cache: torch.Tensor, t: int) -> torch.Tensor:
-        """One new position ``t``: ``x [B, 1, D]``; ``cache [2, B, H, T, Dh]`` is filled at ``t``."""
-        q, k, v = self._heads(x)  # [B, H, 1, Dh]
-        cache[0, :, :, t] = k[:, :, 0]
-        cache[1, :, :, t] = v[:, :, 0]
-        # the query is the newest position, so attending to the whole prefix is causal;
-        # for one query, broadcast-multiply-and-sum beats SDPA and bmm (tiny matrices) on CPU
-        k_all, v_all = cache[0, :, :, : t + 1], cache[1, :, :, : t + 1]  # [B, H, t+1, Dh]
-        att = (k_all * q).sum(-1, keepdim=True) * q.shape[-1] ** -0.5  # [B, H, t+1, 1]
-        y = (self._drop(att.softmax(-2)) * v_all).sum(-2, keepdim=True)  # [B, H, 1, Dh]
-        return self._merge(x, y)
-
 
 @dataclass
 class Trajectories:
-    """A batch of sampled trajectories."""
+    """A batch of sampled trajectories (one run: ``[B, ...]``; a stack of R runs: ``[R, B, ...]``)."""
 
     actions: torch.Tensor
     """``[B, T]`` action ids; STOP at index ``lengths``, STOP-padding after."""
@@ -83,10 +56,14 @@ class Trajectories:
     (temperature, epsilon included); 0 after STOP. Diagnostics only: the loss uses
     :meth:`TransformerPolicy.evaluate`."""
 
+    def run(self, r: int) -> Trajectories:
+        """Run ``r`` of a stack."""
+        return Trajectories(self.actions[r], self.lengths[r], self.sampler_log_probs[r])
+
 
 @dataclass
 class Evaluation:
-    """Teacher-forced scores of a batch of trajectories under the current policy."""
+    """Teacher-forced scores of a batch of trajectories under the current policy (``[R, B, T]`` for a stack)."""
 
     log_pf_steps: torch.Tensor
     """``[B, T]`` log pi(a_t | s_t); 0 after STOP."""
@@ -100,7 +77,12 @@ class Evaluation:
     @property
     def log_pf(self) -> torch.Tensor:
         """``[B]`` log P_F(trajectory) = sum_t log pi(a_t | s_t)."""
-        return self.log_pf_steps.sum(1)
+        return self.log_pf_steps.sum(-1)
+
+    def run(self, r: int) -> Evaluation:
+        """Run ``r`` of a stack."""
+        flows = self.log_flows[r] if self.log_flows is not None else None
+        return Evaluation(self.log_pf_steps[r], self.entropy_steps[r], self.valid[r], flows)
 
 
 def sinusoidal_positions(n: int, d: int) -> torch.Tensor:
@@ -119,6 +101,8 @@ class TransformerPolicy(nn.Module):
     ``state_flow=True`` adds a linear head giving log F(s) per state (SubTB). ``dropout``, ``init``,
     ``final_layernorm`` and ``positions`` are the :class:`~gfn_lib.config.TrainConfig` fields of the
     same names (defaults: nanoGPT-style; the published setup is ``0.1, "xavier", False, "sinusoidal"``).
+    Dropout (on embeddings, attention weights, attention output and both feed-forward layers, as
+    ``nn.TransformerEncoderLayer``) is active in train mode, while sampling and scoring.
     """
 
     def __init__(self, env: PeptideEnv, n_layers: int = 4, d_model: int = 256, n_heads: int = 8,
@@ -133,7 +117,7 @@ class TransformerPolicy(nn.Module):
         self.pos_emb = nn.Embedding(env.horizon, d_model) if positions == "learned" else None
         if positions == "sinusoidal":
             self.register_buffer("pos_table", sinusoidal_positions(env.horizon, d_model), persistent=False)  # [T, D]
-        self.blocks = nn.ModuleList(Block(d_model, n_heads, dropout) for _ in range(n_layers))
+        self.blocks = nn.ModuleList(Block(d_model) for _ in range(n_layers))
         self.ln_f = nn.LayerNorm(d_model) if final_layernorm else nn.Identity()
         self.head = nn.Linear(d_model, env.n_actions)
         self.flow_head = nn.Linear(d_model, 1) if state_flow else None
@@ -166,84 +150,254 @@ class TransformerPolicy(nn.Module):
             if p.dim() >= 2:
                 nn.init.xavier_uniform_(p)
 
-    def _embed(self, tokens: torch.Tensor, t0: int) -> torch.Tensor:
-        """``tokens [B, L]`` at positions ``t0..t0+L-1`` -> ``[B, L, D]`` (token + position, dropout)."""
-        table = self.pos_emb.weight if self.pos_emb is not None else self.pos_table  # [T, D]
-        x = self.tok_emb(tokens) + table[t0 : t0 + tokens.shape[1]]
-        return F.dropout(x, self.dropout, self.training) if self.dropout > 0 else x
+    @property
+    def shape_key(self) -> tuple:
+        """What policies must share to be computed as one stack (parameter shapes and layout)."""
+        return (self.env, self.n_heads, self.dropout, self.pos_emb is None,
+                tuple((n, tuple(p.shape)) for n, p in self.named_parameters()))  # fmt: skip
 
-    # ---- helpers ----------------------------------------------------------------------------
-    def _masked_logits(self, h: torch.Tensor, t0: int) -> torch.Tensor:
-        """``h [B, L, D]`` at positions ``t0..t0+L-1`` -> logits ``[B, L, A]`` with illegal actions at -inf."""
-        logits = self.head(self.ln_f(h)).float()
-        mask = self.action_masks[t0 : t0 + h.shape[1]]  # [L, A]
+    def sample(self, batch_size: int, generator: torch.Generator | None = None, temperature: float = 1.0,
+               epsilon: float = 0.0, static: bool = False) -> Trajectories:  # fmt: skip
+        """Sample ``batch_size`` trajectories (:meth:`PolicyStack.sample` with this policy alone);
+        ``epsilon`` mixes in uniform-over-legal actions. No generator: one seeded from torch's global RNG."""
+        gen = generator if generator is not None else _fresh_generator(self.head.weight.device)
+        return PolicyStack([self]).sample(batch_size, [gen], [temperature], [epsilon], static).run(0)
+
+    def evaluate(self, actions: torch.Tensor, lengths: torch.Tensor, trim: bool = True,
+                 generator: torch.Generator | None = None) -> Evaluation:  # fmt: skip
+        """Score ``actions [B, T]`` in one forward pass (:meth:`PolicyStack.evaluate` with this policy
+        alone). ``generator`` draws the dropout masks (none: one seeded from torch's global RNG)."""
+        gens = [generator] if generator is not None else None
+        return PolicyStack([self]).evaluate(actions.unsqueeze(0), lengths.unsqueeze(0), gens, trim).run(0)
+
+
+def _fresh_generator(device: torch.device) -> torch.Generator:
+    """A generator seeded from torch's global RNG (for callers that pass none)."""
+    return torch.Generator(device).manual_seed(int(torch.randint(0, 2**62, (1,))))
+
+
+def fork_generators(generators: Sequence[torch.Generator]) -> list[torch.Generator]:
+    """One child generator per run, seeded by one draw from the run's own generator. A pass that draws
+    from the child consumes the same amount of the parent whatever it does (stop early or not)."""
+    return [
+        torch.Generator(g.device).manual_seed(int(torch.randint(0, 2**62, (1,), generator=g, device=g.device)))
+        for g in generators
+    ]  # fmt: skip
+
+
+class RandomTape:
+    """Uniform noise in [0, 1) for R runs, each run's from its own generator, handed out in order.
+
+    ``take(*shape) -> [R, *shape]``. Run r's numbers depend only on its generator and on the sequence
+    of shapes taken, never on the other runs or on R (a run stacked with others draws exactly what it
+    draws alone), and a shorter sequence of takes reads a prefix of a longer one (the sampler that
+    stops early uses the numbers the static one uses). Refills draw at least :attr:`CHUNK` per run."""
+
+    CHUNK = 1 << 16
+
+    def __init__(self, generators: Sequence[torch.Generator], device: torch.device) -> None:
+        self.generators, self.device = list(generators), device
+        self.buffer = torch.empty(len(self.generators), 0, device=device)  # [R, n]
+        self.pos = 0
+
+    def take(self, *shape: int) -> torch.Tensor:
+        n = math.prod(shape)
+        if self.pos + n > self.buffer.shape[1]:
+            rest = self.buffer[:, self.pos :]
+            m = max(self.CHUNK, n - rest.shape[1])
+            fresh = torch.stack([torch.rand(m, generator=g, device=self.device) for g in self.generators])
+            self.buffer, self.pos = torch.cat([rest, fresh], 1), 0
+        out = self.buffer[:, self.pos : self.pos + n]
+        self.pos += n
+        return out.view(len(self.generators), *shape)
+
+
+def _linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-run ``x @ w.T + b``: ``x [R, ..., in]``, ``w [R, out, in]``, ``b [R, out]`` -> ``[R, ..., out]``."""
+    R, n_in = x.shape[0], x.shape[-1]
+    y = torch.baddbmm(b.unsqueeze(1), x.reshape(R, -1, n_in), w.transpose(1, 2))  # [R, N, out]
+    return y.view(*x.shape[:-1], w.shape[1])
+
+
+def _layer_norm(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-run LayerNorm over the last dim: ``x [R, ..., D]``, ``w, b [R, D]``."""
+    shape = (w.shape[0],) + (1,) * (x.dim() - 2) + (w.shape[-1],)
+    return torch.addcmul(b.view(shape), F.layer_norm(x, x.shape[-1:]), w.view(shape))
+
+
+class PolicyStack:
+    """R :class:`TransformerPolicy` s of one shape (:attr:`TransformerPolicy.shape_key`) computed as one:
+    their parameters are stacked along a leading run dimension for each call (gradients flow back to
+    each policy's own parameters), and every tensor carries that dimension: ``[R, B, ...]``."""
+
+    def __init__(self, policies: Sequence[TransformerPolicy]) -> None:
+        if not policies:
+            raise ValueError("PolicyStack needs at least one policy")
+        first = policies[0]
+        if any(p.shape_key != first.shape_key for p in policies[1:]):
+            raise ValueError("policies of different shapes cannot be stacked")
+        self.policies, self.first, self.env = list(policies), first, first.env
+        self.R, self.H, self.D = len(policies), first.n_heads, first.d_model
+        self.n_layers, self.p_drop = len(first.blocks), first.dropout if first.training else 0.0
+        self.device = first.head.weight.device
+
+    # ---- parameters -------------------------------------------------------------------------
+    def _params(self) -> dict[str, torch.Tensor]:
+        """``{name: [R, *shape]}``; a view for R = 1, a (differentiable) stack otherwise."""
+        named = [dict(p.named_parameters()) for p in self.policies]
+        if self.R == 1:
+            return {n: t.unsqueeze(0) for n, t in named[0].items()}
+        return {n: torch.stack([d[n] for d in named]) for n in named[0]}
+
+    # ---- pieces ------------------------------------------------------------------------------
+    def _drop(self, x: torch.Tensor, tape: RandomTape | None, full: tuple[int, ...]) -> torch.Tensor:
+        """Dropout of ``x [R, *s]`` with noise of the static shape ``full`` (``s`` is a leading slice
+        of it), so that trimming or stopping early never shifts the numbers that are used."""
+        if not self.p_drop or tape is None:
+            return x
+        noise = tape.take(*full)[(slice(None),) + tuple(slice(0, n) for n in x.shape[1:])]
+        return x * (noise >= self.p_drop) * (1.0 / (1.0 - self.p_drop))
+
+    def _embed(self, P: dict, tokens: torch.Tensor, t0: int, tape: RandomTape | None, full: tuple) -> torch.Tensor:
+        """``tokens [R, B, L]`` at positions ``t0..t0+L-1`` -> ``[R, B, L, D]`` (token + position, dropout)."""
+        R, L = self.R, tokens.shape[-1]
+        table = P["tok_emb.weight"]  # [R, V + 2, D]
+        offset = torch.arange(R, device=tokens.device).view(R, 1, 1) * table.shape[1]
+        x = F.embedding(tokens + offset, table.reshape(-1, self.D))  # [R, B, L, D]
+        if "pos_emb.weight" in P:
+            x = x + P["pos_emb.weight"][:, t0 : t0 + L].unsqueeze(1)
+        else:
+            x = x + self.first.pos_table[t0 : t0 + L]
+        return self._drop(x, tape, full + (self.D,))
+
+    def _qkv(self, P: dict, i: int, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``x [R, B, L, D]`` -> q, k, v ``[R, B, H, L, Dh]``."""
+        b = f"blocks.{i}."
+        h = _layer_norm(x, P[b + "ln1.weight"], P[b + "ln1.bias"])
+        q, k, v = _linear(h, P[b + "qkv.weight"], P[b + "qkv.bias"]).split(self.D, dim=-1)
+        shape = x.shape[:-1] + (self.H, self.D // self.H)
+        return tuple(t.reshape(shape).transpose(2, 3) for t in (q, k, v))
+
+    def _merge(self, P: dict, i: int, x: torch.Tensor, y: torch.Tensor, tape: RandomTape | None, full: tuple) -> torch.Tensor:
+        """Attention output ``y [R, B, H, L, Dh]`` -> residual + projection, then residual + MLP."""
+        b = f"blocks.{i}."
+        y = y.transpose(2, 3).reshape(x.shape)  # [R, B, L, D]
+        x = x + self._drop(_linear(y, P[b + "proj.weight"], P[b + "proj.bias"]), tape, full + (self.D,))
+        h = _linear(_layer_norm(x, P[b + "ln2.weight"], P[b + "ln2.bias"]), P[b + "mlp.0.weight"], P[b + "mlp.0.bias"])
+        h = self._drop(F.gelu(h), tape, full + (4 * self.D,))  # [R, B, L, 4D]
+        return x + self._drop(_linear(h, P[b + "mlp.2.weight"], P[b + "mlp.2.bias"]), tape, full + (self.D,))
+
+    def _block(self, P: dict, i: int, x: torch.Tensor, tape: RandomTape | None) -> torch.Tensor:
+        """Full causal pass of block ``i``: ``x [R, B, L, D] -> [R, B, L, D]``."""
+        B, L, T = x.shape[1], x.shape[2], self.env.horizon
+        q, k, v = self._qkv(P, i, x)  # [R, B, H, L, Dh]
+        att = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5  # [R, B, H, L, L]
+        causal = torch.ones(L, L, dtype=torch.bool, device=x.device).triu(1)
+        att = self._drop(att.masked_fill(causal, float("-inf")).softmax(-1), tape, (B, self.H, T, T))
+        return self._merge(P, i, x, att @ v, tape, (B, T))
+
+    def _block_step(self, P: dict, i: int, x: torch.Tensor, cache: torch.Tensor, t: int,
+                    tape: RandomTape, static: bool) -> torch.Tensor:  # fmt: skip
+        """One new position ``t`` of block ``i``: ``x [R, B, 1, D]``; ``cache [2, R, B, H, T, Dh]`` is
+        filled at ``t``. The query is the newest position, so attending to the whole prefix is causal;
+        ``static`` attends to all ``T`` slots with the future masked (fixed shapes)."""
+        B, T = x.shape[1], self.env.horizon
+        q, k, v = self._qkv(P, i, x)  # [R, B, H, 1, Dh]
+        cache[0, :, :, :, t] = k[:, :, :, 0]
+        cache[1, :, :, :, t] = v[:, :, :, 0]
+        width = T if static else t + 1
+        k_all, v_all = cache[0, :, :, :, :width], cache[1, :, :, :, :width]  # [R, B, H, width, Dh]
+        # for one query, broadcast-multiply-and-sum beats SDPA and bmm (tiny matrices) on CPU
+        att = (k_all * q).sum(-1, keepdim=True) * q.shape[-1] ** -0.5  # [R, B, H, width, 1]
+        if static:
+            future = (torch.arange(T, device=x.device) > t).unsqueeze(-1)  # [T, 1]
+            att = att.masked_fill(future, float("-inf"))
+        att = att.softmax(-2)
+        if self.p_drop:
+            att = self._drop(att.squeeze(-1), tape, (B, self.H, T)).unsqueeze(-1)
+        y = (att * v_all).sum(-2, keepdim=True)  # [R, B, H, 1, Dh]
+        return self._merge(P, i, x, y, tape, (B, 1))
+
+    def _logits(self, P: dict, h: torch.Tensor, t0: int) -> torch.Tensor:
+        """``h [R, B, L, D]`` at positions ``t0..`` -> logits ``[R, B, L, A]``, illegal actions at -inf."""
+        if "ln_f.weight" in P:
+            h = _layer_norm(h, P["ln_f.weight"], P["ln_f.bias"])
+        logits = _linear(h, P["head.weight"], P["head.bias"]).float()
+        mask = self.first.action_masks[t0 : t0 + h.shape[2]]  # [L, A]
         return logits.masked_fill(~mask, float("-inf"))
 
     def _inputs(self, actions: torch.Tensor) -> torch.Tensor:
-        """Shift right: ``[B, T]`` actions -> ``[B, T]`` inputs ``[BOS, a_0, ..., a_{T-2}]``."""
-        bos = torch.full_like(actions[:, :1], self.env.bos)
-        return torch.cat([bos, actions[:, :-1]], dim=1)
+        """Shift right: ``[R, B, T]`` actions -> inputs ``[BOS, a_0, ..., a_{T-2}]``."""
+        bos = torch.full_like(actions[..., :1], self.env.bos)
+        return torch.cat([bos, actions[..., :-1]], dim=-1)
 
     # ---- teacher-forced scoring -----------------------------------------------------------------
-    def evaluate(self, actions: torch.Tensor, lengths: torch.Tensor, trim: bool = True) -> Evaluation:
-        """Score ``actions [B, T]`` in one forward pass.
+    def evaluate(self, actions: torch.Tensor, lengths: torch.Tensor,
+                 generators: Sequence[torch.Generator] | None = None, trim: bool = True) -> Evaluation:  # fmt: skip
+        """Score ``actions [R, B, T]`` (``lengths [R, B]``) in one forward pass; run r's dropout masks
+        come from ``generators[r]`` (none: generators seeded from torch's global RNG).
 
-        ``trim`` drops the all-padding columns past the longest trajectory first (outputs
-        are then ``[B, max(lengths) + 1]``), which saves most of the work while sequences
-        are short; pass ``False`` for fixed shapes (``torch.compile``)."""
+        ``trim`` drops the all-padding columns past the longest trajectory first (outputs are then
+        ``[R, B, max(lengths) + 1]``), which saves most of the work while sequences are short; pass
+        ``False`` for fixed shapes (``torch.compile``)."""
         if trim:
-            actions = actions[:, : int(lengths.max()) + 1]
-        B, T = actions.shape
-        x = self._embed(self._inputs(actions), 0)  # [B, T, D]
-        for block in self.blocks:
-            x = block(x)
-        logits = self._masked_logits(x, 0)  # [B, T, A]
-        logp = logits.log_softmax(-1)  # [B, T, A]
-        valid = self.env.valid_steps(lengths)[:, :T]  # [B, T]
-        log_pf_steps = logp.gather(-1, actions.unsqueeze(-1)).squeeze(-1)  # [B, T]
+            actions = actions[..., : int(lengths.max()) + 1]
+        B, T = actions.shape[1], self.env.horizon
+        tape = None
+        if self.p_drop:
+            gens = generators if generators is not None else [_fresh_generator(self.device) for _ in range(self.R)]
+            tape = RandomTape(gens, self.device)
+        P = self._params()
+        x = self._embed(P, self._inputs(actions), 0, tape, (B, T))  # [R, B, L, D]
+        for i in range(self.n_layers):
+            x = self._block(P, i, x, tape)
+        logits = self._logits(P, x, 0)  # [R, B, L, A]
+        logp = logits.log_softmax(-1)
+        valid = self.env.valid_steps(lengths)[..., : actions.shape[-1]]  # [R, B, L]
+        log_pf_steps = logp.gather(-1, actions.unsqueeze(-1)).squeeze(-1)  # [R, B, L]
         log_pf_steps = torch.where(valid, log_pf_steps, torch.zeros_like(log_pf_steps))
-        legal = logits.isfinite()  # [B, T, A]
-        p_logp = logp.exp() * logp.masked_fill(~legal, 0.0)  # 0 * -inf would poison the gradient
+        p_logp = logp.exp() * logp.masked_fill(~logits.isfinite(), 0.0)  # 0 * -inf would poison the gradient
         entropy_steps = torch.where(valid, -p_logp.sum(-1), torch.zeros_like(log_pf_steps))
-        log_flows = self.flow_head(x).squeeze(-1).float() if self.flow_head is not None else None  # [B, T]
+        log_flows = None
+        if "flow_head.weight" in P:
+            log_flows = _linear(x, P["flow_head.weight"], P["flow_head.bias"]).squeeze(-1).float()  # [R, B, L]
         return Evaluation(log_pf_steps, entropy_steps, valid, log_flows)
 
     # ---- sampling with a KV cache ---------------------------------------------------------------
     @torch.no_grad()
-    def sample(
-        self,
-        batch_size: int,
-        generator: torch.Generator | None = None,
-        temperature: float = 1.0,
-        epsilon: float = 0.0,
-    ) -> Trajectories:
-        """Sample ``batch_size`` trajectories; ``epsilon`` mixes in uniform-over-legal actions."""
-        env, device = self.env, self.head.weight.device
-        T, H = env.horizon, self.n_heads
-        dtype = self.head.weight.dtype
-        caches = torch.empty(len(self.blocks), 2, batch_size, H, T, self.d_model // H, device=device, dtype=dtype)
-        actions = torch.full((batch_size, T), env.stop, dtype=torch.long, device=device)
-        done = torch.zeros(batch_size, dtype=torch.bool, device=device)
-        lengths = torch.full((batch_size,), env.max_len, dtype=torch.long, device=device)
-        token = torch.full((batch_size,), env.bos, dtype=torch.long, device=device)
-        sampler_log_probs = torch.zeros(batch_size, T, device=device)
+    def sample(self, batch_size: int, generators: Sequence[torch.Generator], temperature: Sequence[float],
+               epsilon: Sequence[float], static: bool = False) -> Trajectories:  # fmt: skip
+        """``batch_size`` trajectories per run (``[R, B, T]``), by Gumbel-max on each position's log-probs
+        with run r's noise from ``generators[r]``; ``temperature[r]``, ``epsilon[r]`` (uniform-over-legal
+        mixed in) shape run r's sampling distribution. ``static``: no early stop (fixed shapes)."""
+        env, dev, R, B, T = self.env, self.device, self.R, batch_size, self.env.horizon
+        P = self._params()
+        tape = RandomTape(generators, dev)
+        temp = torch.tensor(list(temperature), device=dev).view(R, 1, 1)
+        eps = torch.tensor(list(epsilon), device=dev).view(R, 1, 1)
+        caches = torch.zeros(self.n_layers, 2, R, B, self.H, T, self.D // self.H, device=dev, dtype=P["head.weight"].dtype)
+        actions = torch.full((R, B, T), env.stop, dtype=torch.long, device=dev)
+        done = torch.zeros(R, B, dtype=torch.bool, device=dev)
+        lengths = torch.full((R, B), env.max_len, dtype=torch.long, device=dev)
+        token = torch.full((R, B), env.bos, dtype=torch.long, device=dev)
+        sampler_log_probs = torch.zeros(R, B, T, device=dev)
         for t in range(T):
-            x = self._embed(token.unsqueeze(1), t)  # [B, 1, D]
-            for block, cache in zip(self.blocks, caches):
-                x = block.step(x, cache, t)
-            logits = self._masked_logits(x, t)[:, 0] / temperature  # [B, A]
-            probs = logits.softmax(-1)
-            if epsilon > 0:
-                legal = self.action_masks[t].float()
-                probs = (1 - epsilon) * probs + epsilon * legal / legal.sum()
-            token = torch.multinomial(probs, 1, generator=generator).squeeze(1)  # [B]
+            x = self._embed(P, token.unsqueeze(-1), t, tape, (B, 1))  # [R, B, 1, D]
+            for i in range(self.n_layers):
+                x = self._block_step(P, i, x, caches[i], t, tape, static)
+            probs = (self._logits(P, x, t)[:, :, 0] / temp).softmax(-1)  # [R, B, A]
+            if bool((eps > 0).any()):
+                legal = self.first.action_masks[t].float()
+                probs = (1 - eps) * probs + eps * legal / legal.sum()
+            gumbel = -(-tape.take(B, env.n_actions).log()).log()  # [R, B, A]
+            token = (probs.log() + gumbel).argmax(-1)  # [R, B]
             token = torch.where(done, torch.full_like(token, env.stop), token)
-            actions[:, t] = token
-            picked = probs.gather(1, token.unsqueeze(1)).squeeze(1).log()  # [B]
-            sampler_log_probs[:, t] = torch.where(done, torch.zeros_like(picked), picked)
+            actions[:, :, t] = token
+            picked = probs.gather(-1, token.unsqueeze(-1)).squeeze(-1).log()  # [R, B]
+            sampler_log_probs[:, :, t] = torch.where(done, torch.zeros_like(picked), picked)
             just_stopped = (token == env.stop) & ~done
             lengths = torch.where(just_stopped, torch.full_like(lengths, t), lengths)
             done |= just_stopped
-            if bool(done.all()):
+            if not static and bool(done.all()):
                 break
         return Trajectories(actions, lengths, sampler_log_probs)

@@ -15,11 +15,10 @@ uninterrupted run (timing columns aside).
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +28,9 @@ import yaml
 
 from gfn_lib import rewards
 from gfn_lib.config import TrainConfig
-from gfn_lib.losses import make_loss
+from gfn_lib.losses import LossOutput, make_loss
 from gfn_lib.metrics import pairwise_diversity
-from gfn_lib.policy import TransformerPolicy
+from gfn_lib.policy import Evaluation, PolicyStack, TransformerPolicy, fork_generators
 from gfn_lib.storage import CsvLog, atomic_torch_save, atomic_write_text
 
 METRIC_COLUMNS = [
@@ -56,7 +55,7 @@ SAMPLE_COLUMNS = ["step", "rank", "sequence", "reward"]
 
 # fields that may change between a checkpoint and its resume without breaking exactness
 # (not n_steps under the cosine schedule: the lr of every step depends on it)
-_RESUMABLE_CHANGES = {"n_steps", "metrics_every", "checkpoint_every", "top_k_every", "wandb_mode", "device"}
+_RESUMABLE_CHANGES = {"n_steps", "metrics_every", "checkpoint_every", "top_k_every", "wandb_mode", "device", "static_shapes"}
 
 
 def get_lr(step: int, base_lr: float, warmup_steps: int, schedule: str = "linear-warmup", n_steps: int = 0) -> float:
@@ -109,10 +108,8 @@ class Trainer:
         self.tracker = tracker
         self.step = 0
         self.elapsed_s = 0.0
-        self._evaluate = self.policy.evaluate
-        if cfg.compile and self.device.type == "cuda":
-            self._evaluate = functools.partial(torch.compile(self.policy.evaluate), trim=False)
         self._autocast = cfg.bf16 and self.device.type == "cuda"
+        self._static = cfg.static_shapes or (cfg.compile and self.device.type == "cuda")
 
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.metrics: CsvLog | None = None
@@ -141,18 +138,16 @@ class Trainer:
 
     # ---- one update -------------------------------------------------------------------------
     def train_step(self) -> dict[str, Any]:
-        cfg, t0 = self.cfg, time.perf_counter()
+        """One update of this run (:func:`train_steps` with this run alone)."""
+        return train_steps([self])[0]
+
+    def _set_lrs(self) -> None:
         for group in self.optimizer.param_groups:
-            group["lr"] = get_lr(self.step, group["base_lr"], cfg.warmup_steps, cfg.lr_schedule, cfg.n_steps)
+            group["lr"] = get_lr(self.step, group["base_lr"], self.cfg.warmup_steps, self.cfg.lr_schedule, self.cfg.n_steps)
 
-        traj = self.policy.sample(cfg.batch_size, self.generator, cfg.temperature, cfg.epsilon)
-        actions, lengths = traj.actions, traj.lengths  # [B, T], [B]
-        with torch.no_grad():
-            log_r = self.reward.log_reward(actions, lengths, eps=cfg.log_reward_eps, update=True)  # [B], log R(x) <= 0
-        target_log_r = cfg.reward_exponent * log_r - cfg.length_penalty * lengths  # [B]
-
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self._autocast):
-            ev = self._evaluate(actions, lengths)
+    def _loss(self, ev: Evaluation, target_log_r: torch.Tensor, lengths: torch.Tensor) -> tuple[LossOutput, torch.Tensor, torch.Tensor]:
+        """The GFlowNet loss, the optimised total (with the exploration term) and the mean entropy."""
+        cfg = self.cfg
         out = self.objective(
             log_pf=ev.log_pf, log_reward=target_log_r, log_pf_steps=ev.log_pf_steps,
             log_flows=ev.log_flows, lengths=lengths,
@@ -162,8 +157,13 @@ class Trainer:
             total = out.loss - cfg.entropy_weight * entropy
         else:  # "log-pf-penalty": the published phase3b entropy_reg, -w * mean(sum_t log P_F)
             total = out.loss - cfg.entropy_weight * ev.log_pf.mean()
-        self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
+        return out, total, entropy
+
+    def _finish_step(self, out: LossOutput, total: torch.Tensor, entropy: torch.Tensor, ev: Evaluation,
+                     actions: torch.Tensor, lengths: torch.Tensor, log_r: torch.Tensor, target_log_r: torch.Tensor,
+                     started: float) -> dict[str, Any]:  # fmt: skip
+        """Clip, step the optimiser, then measure and record the step (gradients are in place)."""
+        cfg = self.cfg
         grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.grad_clip or math.inf)
         self.optimizer.step()
         self.step += 1
@@ -180,7 +180,7 @@ class Trainer:
         composition_entropy = self.env.entropy_of_composition(composition).mean().item()
         letters_used = int((composition.sum(0) > 0).sum())
         diversity = pairwise_diversity(actions, lengths)
-        dt = time.perf_counter() - t0
+        dt = time.perf_counter() - started
         self.elapsed_s += dt
         row = {"step": self.step, **dict(zip(METRIC_COLUMNS[1:16], stats))}
         row.update(
@@ -219,21 +219,7 @@ class Trainer:
     # ---- the loop ---------------------------------------------------------------------------
     def train(self, progress: bool = True, callback: Callable[[dict[str, Any]], None] | None = None) -> pd.DataFrame:
         """Run until ``cfg.n_steps`` (continuing a resumed run); returns all metrics."""
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=self.cfg.n_steps, initial=self.step, disable=not progress, desc="train", unit="step")
-        try:
-            while self.step < self.cfg.n_steps:
-                row = self.train_step()
-                bar.update(1)
-                if self.step % 10 == 0 or self.step == self.cfg.n_steps:
-                    bar.set_postfix(loss=f"{row['loss']:.3g}", log_z=f"{row['log_z']:.2f}", R=f"{row['mean_reward']:.2f}")
-                if callback is not None:
-                    callback(row)
-        finally:
-            bar.close()
-            if self.out_dir is not None:
-                self.save_checkpoint()
+        train_together([self], progress, callback)
         return self.metrics_frame()
 
     def metrics_frame(self) -> pd.DataFrame:
@@ -300,3 +286,85 @@ class Trainer:
         self.metrics.truncate_after(self.step)
         if self.samples.path.exists():
             self.samples.truncate_after(self.step)
+
+
+# ---- many runs as one computation --------------------------------------------------------------
+_compiled_evaluate: Callable[..., Evaluation] | None = None
+
+
+def _evaluate(stack: PolicyStack, actions: torch.Tensor, lengths: torch.Tensor, gens: list, compiled: bool) -> Evaluation:
+    global _compiled_evaluate
+    if not compiled:
+        return stack.evaluate(actions, lengths, gens, trim=True)
+    if _compiled_evaluate is None:
+        _compiled_evaluate = torch.compile(PolicyStack.evaluate)
+    return _compiled_evaluate(stack, actions, lengths, gens, trim=False)
+
+
+def train_steps(trainers: Sequence[Trainer]) -> list[dict[str, Any]]:
+    """One update of each run in ``trainers``, with one policy computation for all of them.
+
+    The runs' policies must share their shape (:class:`~gfn_lib.policy.PolicyStack`), batch size and
+    device; everything else is each run's own: config (lr, log Z, loss, exploration, ...), step,
+    optimiser, log Z, reward and its running state, generator, metrics and checkpoints. Sampling and
+    scoring run stacked; rewards, losses, clipping and optimiser steps run per run; the summed loss
+    is backpropagated once (the runs share no parameter, so each gets its own gradient). A run's
+    metrics are those it has alone (``tests/test_multirun.py``); ``step_time_s`` is the stack's."""
+    started = time.perf_counter()
+    first = trainers[0]
+    for tr in trainers[1:]:
+        if (tr.device, tr.cfg.batch_size, tr._autocast, tr._static) != (first.device, first.cfg.batch_size, first._autocast, first._static):
+            raise ValueError("runs trained together need the same device, batch_size, bf16 and static_shapes")
+    for tr in trainers:
+        tr._set_lrs()
+    stack = PolicyStack([tr.policy for tr in trainers])
+    sample_gens = fork_generators([tr.generator for tr in trainers])
+    eval_gens = fork_generators([tr.generator for tr in trainers])
+
+    traj = stack.sample(first.cfg.batch_size, sample_gens, [tr.cfg.temperature for tr in trainers],
+                        [tr.cfg.epsilon for tr in trainers], static=first._static)  # [R, B, T]  # fmt: skip
+    log_rs, targets = [], []
+    with torch.no_grad():
+        for r, tr in enumerate(trainers):
+            lengths = traj.lengths[r]
+            log_r = tr.reward.log_reward(traj.actions[r], lengths, eps=tr.cfg.log_reward_eps, update=True)  # [B], <= 0
+            log_rs.append(log_r)
+            targets.append(tr.cfg.reward_exponent * log_r - tr.cfg.length_penalty * lengths)  # [B]
+
+    compiled = first.cfg.compile and first.device.type == "cuda"
+    with torch.autocast(first.device.type, dtype=torch.bfloat16, enabled=first._autocast):
+        ev = _evaluate(stack, traj.actions, traj.lengths, eval_gens, compiled)  # [R, B, T]
+    results = [tr._loss(ev.run(r), targets[r], traj.lengths[r]) for r, tr in enumerate(trainers)]
+    for tr in trainers:
+        tr.optimizer.zero_grad(set_to_none=True)
+    torch.stack([total for _, total, _ in results]).sum().backward()
+    return [
+        tr._finish_step(out, total, entropy, ev.run(r), traj.actions[r], traj.lengths[r], log_rs[r], targets[r], started)
+        for r, (tr, (out, total, entropy)) in enumerate(zip(trainers, results))
+    ]  # fmt: skip
+
+
+def train_together(trainers: Sequence[Trainer], progress: bool = True,
+                   callback: Callable[[dict[str, Any]], None] | None = None) -> None:  # fmt: skip
+    """Train every run to its ``n_steps`` (each continuing from its own step), stacked while more than
+    one is unfinished; a checkpoint of each run with a folder is written at the end, or on any exit."""
+    from tqdm.auto import tqdm
+
+    total = sum(tr.cfg.n_steps for tr in trainers)
+    desc = "train" if len(trainers) == 1 else f"train x{len(trainers)}"
+    bar = tqdm(total=total, initial=sum(tr.step for tr in trainers), disable=not progress, desc=desc, unit="step")
+    try:
+        while active := [tr for tr in trainers if tr.step < tr.cfg.n_steps]:
+            rows = train_steps(active)
+            bar.update(len(rows))
+            row = rows[0]
+            if row["step"] % 10 == 0 or row["step"] == active[0].cfg.n_steps:
+                bar.set_postfix(loss=f"{row['loss']:.3g}", log_z=f"{row['log_z']:.2f}", R=f"{row['mean_reward']:.2f}")
+            if callback is not None:
+                for row in rows:
+                    callback(row)
+    finally:
+        bar.close()
+        for tr in trainers:
+            if tr.out_dir is not None:
+                tr.save_checkpoint()

@@ -141,7 +141,7 @@ def test_log_pf_penalty_is_the_published_entropy_reg(published):
 
 
 def test_log_reward_eps_lets_a_tiny_reward_through(tiny_config):
-    opts = {"table": {"AAAA": 1.0}, "default": 1e-12}
+    opts = {"table": {"AAAA": 1e-12}, "default": 1e-12}  # every sequence: 1e-12
     with_eps = Trainer(tiny_config.model_copy(update={"reward_options": opts, "log_reward_eps": 1e-8})).train_step()
     clamped = Trainer(tiny_config.model_copy(update={"reward_options": opts})).train_step()
     assert clamped["mean_log_reward"] == pytest.approx(math.log(1e-6))  # REWARD_FLOOR
