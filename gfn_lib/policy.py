@@ -186,17 +186,18 @@ def fork_generators(generators: Sequence[torch.Generator]) -> list[torch.Generat
 
 
 class RandomTape:
-    """Uniform noise in [0, 1) for R runs, each run's from its own generator, handed out in order.
+    """Random numbers for R runs, each run's from its own generator, handed out in order.
 
-    ``take(*shape) -> [R, *shape]``. Run r's numbers depend only on its generator and on the sequence
-    of shapes taken, never on the other runs or on R (a run stacked with others draws exactly what it
-    draws alone), and a shorter sequence of takes reads a prefix of a longer one (the sampler that
-    stops early uses the numbers the static one uses). Refills draw at least :attr:`CHUNK` per run."""
+    ``take(*shape) -> [R, *shape]``: uniforms in [0, 1), or, with ``keep`` = 1 - p, dropout multipliers
+    (0 with probability p, else 1 / (1 - p)). Run r's numbers depend only on its generator and on the
+    sequence of shapes taken, never on the other runs or on R (a run stacked with others draws exactly
+    what it draws alone), and a shorter sequence of takes reads a prefix of a longer one (the sampler
+    that stops early uses the numbers the static one uses). Refills draw at least :attr:`CHUNK` per run."""
 
-    CHUNK = 1 << 16
+    CHUNK = 1 << 18
 
-    def __init__(self, generators: Sequence[torch.Generator], device: torch.device) -> None:
-        self.generators, self.device = list(generators), device
+    def __init__(self, generators: Sequence[torch.Generator], device: torch.device, keep: float | None = None) -> None:
+        self.generators, self.device, self.keep = list(generators), device, keep
         self.buffer = torch.empty(len(self.generators), 0, device=device)  # [R, n]
         self.pos = 0
 
@@ -206,7 +207,9 @@ class RandomTape:
             rest = self.buffer[:, self.pos :]
             m = max(self.CHUNK, n - rest.shape[1])
             fresh = torch.stack([torch.rand(m, generator=g, device=self.device) for g in self.generators])
-            self.buffer, self.pos = torch.cat([rest, fresh], 1), 0
+            if self.keep is not None:  # in place: u >= p -> 1.0 / 0.0, then the dropout scale
+                fresh.ge_(1.0 - self.keep).mul_(1.0 / self.keep)
+            self.buffer, self.pos = (torch.cat([rest, fresh], 1) if rest.shape[1] else fresh), 0
         out = self.buffer[:, self.pos : self.pos + n]
         self.pos += n
         return out.view(len(self.generators), *shape)
@@ -215,6 +218,8 @@ class RandomTape:
 def _linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Per-run ``x @ w.T + b``: ``x [R, ..., in]``, ``w [R, out, in]``, ``b [R, out]`` -> ``[R, ..., out]``."""
     R, n_in = x.shape[0], x.shape[-1]
+    if R == 1:  # one run: the plain GEMM (addmm, and mm in the backward) is faster on CPU than a batch of one
+        return F.linear(x[0], w[0], b[0]).unsqueeze(0)
     y = torch.baddbmm(b.unsqueeze(1), x.reshape(R, -1, n_in), w.transpose(1, 2))  # [R, N, out]
     return y.view(*x.shape[:-1], w.shape[1])
 
@@ -251,12 +256,11 @@ class PolicyStack:
 
     # ---- pieces ------------------------------------------------------------------------------
     def _drop(self, x: torch.Tensor, tape: RandomTape | None, full: tuple[int, ...]) -> torch.Tensor:
-        """Dropout of ``x [R, *s]`` with noise of the static shape ``full`` (``s`` is a leading slice
-        of it), so that trimming or stopping early never shifts the numbers that are used."""
+        """Dropout of ``x [R, *s]`` with multipliers from ``tape`` (a dropout tape) taken at the static
+        shape ``full`` (``s`` is a leading slice of it): trimming or stopping early never shifts them."""
         if not self.p_drop or tape is None:
             return x
-        noise = tape.take(*full)[(slice(None),) + tuple(slice(0, n) for n in x.shape[1:])]
-        return x * (noise >= self.p_drop) * (1.0 / (1.0 - self.p_drop))
+        return x * tape.take(*full)[(slice(None),) + tuple(slice(0, n) for n in x.shape[1:])]
 
     def _embed(self, P: dict, tokens: torch.Tensor, t0: int, tape: RandomTape | None, full: tuple) -> torch.Tensor:
         """``tokens [R, B, L]`` at positions ``t0..t0+L-1`` -> ``[R, B, L, D]`` (token + position, dropout)."""
@@ -297,7 +301,7 @@ class PolicyStack:
         return self._merge(P, i, x, att @ v, tape, (B, T))
 
     def _block_step(self, P: dict, i: int, x: torch.Tensor, cache: torch.Tensor, t: int,
-                    tape: RandomTape, static: bool) -> torch.Tensor:  # fmt: skip
+                    tape: RandomTape | None, static: bool) -> torch.Tensor:  # fmt: skip
         """One new position ``t`` of block ``i``: ``x [R, B, 1, D]``; ``cache [2, R, B, H, T, Dh]`` is
         filled at ``t``. The query is the newest position, so attending to the whole prefix is causal;
         ``static`` attends to all ``T`` slots with the future masked (fixed shapes)."""
@@ -346,7 +350,7 @@ class PolicyStack:
         tape = None
         if self.p_drop:
             gens = generators if generators is not None else [_fresh_generator(self.device) for _ in range(self.R)]
-            tape = RandomTape(gens, self.device)
+            tape = RandomTape(gens, self.device, keep=1.0 - self.p_drop)
         P = self._params()
         x = self._embed(P, self._inputs(actions), 0, tape, (B, T))  # [R, B, L, D]
         for i in range(self.n_layers):
@@ -372,7 +376,8 @@ class PolicyStack:
         mixed in) shape run r's sampling distribution. ``static``: no early stop (fixed shapes)."""
         env, dev, R, B, T = self.env, self.device, self.R, batch_size, self.env.horizon
         P = self._params()
-        tape = RandomTape(generators, dev)
+        drops = RandomTape(fork_generators(generators), dev, keep=1.0 - self.p_drop) if self.p_drop else None
+        noise = RandomTape(generators, dev)  # Gumbel noise
         temp = torch.tensor(list(temperature), device=dev).view(R, 1, 1)
         eps = torch.tensor(list(epsilon), device=dev).view(R, 1, 1)
         caches = torch.zeros(self.n_layers, 2, R, B, self.H, T, self.D // self.H, device=dev, dtype=P["head.weight"].dtype)
@@ -382,14 +387,14 @@ class PolicyStack:
         token = torch.full((R, B), env.bos, dtype=torch.long, device=dev)
         sampler_log_probs = torch.zeros(R, B, T, device=dev)
         for t in range(T):
-            x = self._embed(P, token.unsqueeze(-1), t, tape, (B, 1))  # [R, B, 1, D]
+            x = self._embed(P, token.unsqueeze(-1), t, drops, (B, 1))  # [R, B, 1, D]
             for i in range(self.n_layers):
-                x = self._block_step(P, i, x, caches[i], t, tape, static)
+                x = self._block_step(P, i, x, caches[i], t, drops, static)
             probs = (self._logits(P, x, t)[:, :, 0] / temp).softmax(-1)  # [R, B, A]
             if bool((eps > 0).any()):
                 legal = self.first.action_masks[t].float()
                 probs = (1 - eps) * probs + eps * legal / legal.sum()
-            gumbel = -(-tape.take(B, env.n_actions).log()).log()  # [R, B, A]
+            gumbel = -(-noise.take(B, env.n_actions).log()).log()  # [R, B, A]
             token = (probs.log() + gumbel).argmax(-1)  # [R, B]
             token = torch.where(done, torch.full_like(token, env.stop), token)
             actions[:, :, t] = token
