@@ -184,6 +184,12 @@ class TrainConfig(BaseModel):
         return PeptideEnv(self.alphabet, self.min_len, self.max_len, self.stop_action_at_max_len)
 
     @property
+    def stack_key(self) -> tuple[Any, ...]:
+        """What runs must share to be trained as one stack (:func:`gfn_lib.trainer.train_steps`): the
+        environment, the policy's shape and layout, the loss's heads, the batch and the runtime."""
+        return tuple(getattr(self, name) for name in STACK_FIELDS)
+
+    @property
     def effective_log_z_lr(self) -> float:
         return self.lr if self.log_z_lr is None else self.log_z_lr
 
@@ -191,6 +197,13 @@ class TrainConfig(BaseModel):
     def field_docs(cls) -> dict[str, str]:
         """``{field: docstring}`` for help texts and the README."""
         return {name: (f.description or "") for name, f in cls.model_fields.items()}
+
+
+STACK_FIELDS = (
+    "alphabet", "min_len", "max_len", "stop_action_at_max_len", "n_layers", "d_model", "n_heads", "dropout",
+    "positions", "final_layernorm", "loss", "batch_size", "device", "bf16", "compile", "static_shapes",
+)  # fmt: skip
+"""Fields of :attr:`TrainConfig.stack_key`; every other field (seed, lr, log Z, reward, ...) may differ."""
 
 
 class _FieldError(ValueError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from pathlib import Path
 
 import dask
 import torch
@@ -19,7 +20,7 @@ from tqdm import tqdm
 
 from gfn_lib import rewards
 from gfn_lib.study import load_profile, resolve_config
-from gfn_lib.study.execution import PLL_REWARDS, Task, TaskResult, execute
+from gfn_lib.study.execution import PLL_REWARDS, Task, TaskResult, execute_group, stack_tasks
 
 
 def _gpu_count() -> int:
@@ -31,8 +32,8 @@ def default_workers(n_tasks: int) -> int:
     return _gpu_count() or max(1, min(os.cpu_count() or 1, n_tasks))
 
 
-def _execute_on_worker(task: Task) -> tuple[TaskResult, str]:
-    """Runs inside a Dask worker: pin this worker's GPU, execute the task, say where it ran."""
+def _execute_on_worker(group: list[Task]) -> tuple[list[TaskResult], str]:
+    """Runs inside a Dask worker: pin this worker's GPU, execute the group (one stack), say where it ran."""
     worker = get_worker()
     name = str(worker.name)
     # Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 for its workers (a remote cluster may too);
@@ -41,7 +42,7 @@ def _execute_on_worker(task: Task) -> tuple[TaskResult, str]:
     os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
     if _gpu_count() and name.isdigit() and "CUDA_VISIBLE_DEVICES" not in os.environ:
         os.environ["CUDA_VISIBLE_DEVICES"] = name  # local cluster: worker i <-> GPU i
-    return execute(task), worker.address
+    return execute_group(group), worker.address
 
 
 def _warm_reward(name: str, options_json: str, env: object) -> str:
@@ -68,16 +69,20 @@ def warm_rewards(client: object, tasks: list[Task], workers: list[str]) -> list[
     return client.gather(futures, errors="skip")  # a reward that fails to build fails its runs, visibly
 
 
-def run_sweep(tasks: list[Task], address: str | None = None, n_workers: int | None = None) -> list[TaskResult]:
-    """Execute ``tasks`` on a Dask cluster, one run per worker at a time; results in task order.
+def run_sweep(tasks: list[Task], address: str | None = None, n_workers: int | None = None, stack: int = 1) -> list[TaskResult]:
+    """Execute ``tasks`` on a Dask cluster, one unit per worker at a time; results in task order.
 
-    Each worker gets its next run as soon as its last one ends (placed explicitly: left to
-    itself the scheduler may queue several hour-long runs behind one worker while another idles),
-    costliest first (``Task.cost``; longest-processing-time order shortens the whole sweep).
+    A unit is one run, or with ``stack`` > 1 up to ``stack`` runs that share the policy's shape,
+    trained as one stack (:func:`gfn_lib.study.execution.stack_tasks`, ``notebooks/train_group.ipynb``):
+    one worker then carries many runs. Each worker gets its next unit as soon as its last one ends
+    (placed explicitly: left to itself the scheduler may queue several hour-long runs behind one
+    worker while another idles), costliest first (``Task.cost``; longest-processing-time order
+    shortens the whole sweep).
     """
     cluster = None
+    groups = stack_tasks(tasks, stack)
     if address is None:
-        n = n_workers or default_workers(len(tasks))
+        n = n_workers or default_workers(len(groups))
         # no MALLOC_TRIM_THRESHOLD_ in the workers: it slows torch on the CPU ~2x (see _execute_on_worker)
         with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
             cluster = LocalCluster(
@@ -87,25 +92,24 @@ def run_sweep(tasks: list[Task], address: str | None = None, n_workers: int | No
     try:
         workers = list(client.scheduler_info()["workers"])
         warm_rewards(client, tasks, workers)
-        queue = sorted(enumerate(tasks), key=lambda it: -it[1].cost)  # stable: ties keep task order
-        index: dict[str, int] = {}
+        queue = sorted(groups, key=lambda g: -sum(t.cost for t in g))  # stable: ties keep task order
 
         def submit(worker: str) -> object:
-            i, task = queue.pop(0)
-            future = client.submit(
-                _execute_on_worker, task, key=f"{task.spec.name}-{task.profile}-seed{task.seed}", pure=False,
+            group = queue.pop(0)
+            names = "+".join(f"{t.spec.name}-seed{t.seed}" for t in group)
+            return client.submit(
+                _execute_on_worker, group, key=f"{names}-{group[0].profile}", pure=False,
                 workers=[worker], allow_other_workers=False,
             )  # fmt: skip
-            index[future.key] = i
-            return future
 
         running = as_completed([submit(w) for w in workers[: len(queue)]])
         results: list[TaskResult | None] = [None] * len(tasks)
         with tqdm(total=len(tasks), desc="sweep", unit="run") as bar:
             for future in running:
-                result, worker = future.result()
-                results[index[future.key]] = result
-                bar.update(1)
+                group_results, worker = future.result()
+                for result in group_results:
+                    results[_index(tasks, result)] = result
+                bar.update(len(group_results))
                 if queue:
                     running.add(submit(worker))
         return [r for r in results if r is not None]
@@ -114,3 +118,10 @@ def run_sweep(tasks: list[Task], address: str | None = None, n_workers: int | No
         if cluster is not None:
             cluster.close()
 
+
+def _index(tasks: list[Task], result: TaskResult) -> int:
+    """The task a result belongs to (results come back from other processes: match by run and seed)."""
+    for i, t in enumerate(tasks):
+        if t.spec.name == result.run and t.seed == result.seed and Path(result.folder) == t.folder:
+            return i
+    raise KeyError(f"no task for {result.run} seed {result.seed}")

@@ -295,6 +295,19 @@ def test_sweep_on_a_local_two_worker_dask_cluster(tmp_path, monkeypatch):
     # one thread per run, and not Dask's MALLOC_TRIM_THRESHOLD_ (2x slower torch steps)
     assert env["OMP_NUM_THREADS"] == "1" and env["MALLOC_TRIM_THRESHOLD_"] is None
 
+    # the same two runs as one stack on one worker (notebooks/train_group.ipynb): the same metrics
+    out2 = tmp_path / "stacked"
+    stacked = [execution.Task(spec, "smoke", seed, out_root=str(out2), threads=1) for seed in (0, 1)]
+    assert len(execution.stack_tasks(stacked, 2)) == 1
+    results = run_sweep(stacked, n_workers=1, stack=2)
+    assert [(r.run, r.seed, r.status) for r in results] == [("tiny", 0, "finished"), ("tiny", 1, "finished")]
+    for seed, alone in ((0, a), (1, b)):
+        folder = study.run_dir("smoke", "tiny", seed, out2)
+        assert (folder / "train_group.ipynb").exists() and (folder / "FINISHED").exists()
+        together = pd.read_csv(folder / "metrics.csv")
+        cols = [c for c in alone.columns if c not in TIMING_COLUMNS]
+        pd.testing.assert_frame_equal(together[cols], alone[cols], rtol=1e-4, atol=1e-5)
+
 
 def test_sweeps_start_the_costliest_runs_first():
     tasks = execution.plan([], "cpu")  # the profile's runs

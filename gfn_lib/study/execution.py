@@ -156,3 +156,72 @@ def execute(task: Task, progress_bar: bool = False) -> TaskResult:
         atomic_write_text(folder / FAILED, "notebook finished without writing FINISHED\n")
         status = "failed"
     return TaskResult(task.spec.name, task.seed, status, str(folder), seconds=time.time() - t0)
+
+
+def stack_tasks(tasks: list[Task], stack: int) -> list[list[Task]]:
+    """Tasks in groups of at most ``stack`` that can be trained as one stack (same
+    :attr:`~gfn_lib.config.TrainConfig.stack_key`), in the order of their first member."""
+    groups: dict[tuple, list[list[Task]]] = {}
+    order: list[list[Task]] = []
+    for task in tasks:
+        key = resolve_config(task.spec, load_profile(task.profile), task.seed, **task.overrides).stack_key
+        open_groups = groups.setdefault(key, [])
+        if not open_groups or len(open_groups[-1]) >= max(1, stack):
+            open_groups.append([])
+            order.append(open_groups[-1])
+        open_groups[-1].append(task)
+    return order
+
+
+def execute_group(tasks: list[Task], progress_bar: bool = False) -> list[TaskResult]:
+    """Run tasks as one stack through ``notebooks/train_group.ipynb`` (one task: :func:`execute`).
+
+    Finished members are skipped (unless forced) and running ones left alone, as in :func:`execute`;
+    the others train together, each resuming from its own checkpoint. Every member's folder gets
+    ``RUNNING`` while the stack trains, a copy of the executed notebook, and ``FAILED`` if it fails."""
+    if len(tasks) == 1:
+        return [execute(tasks[0], progress_bar)]
+    t0, results, members = time.time(), {}, []
+    for task in tasks:
+        status = run_status(task.folder)
+        if status == "running":
+            results[id(task)] = TaskResult(task.spec.name, task.seed, "running", str(task.folder), "another process is running it")
+        elif status == "finished" and not task.force:
+            results[id(task)] = TaskResult(task.spec.name, task.seed, "skipped", str(task.folder))
+        else:
+            members.append(task)
+    if len(members) == 1:
+        results[id(members[0])] = execute(members[0], progress_bar)
+    elif members:
+        for task in members:
+            if task.force and task.folder.exists():
+                shutil.rmtree(task.folder)
+            task.folder.mkdir(parents=True, exist_ok=True)
+            (task.folder / FAILED).unlink(missing_ok=True)
+            atomic_write_text(task.folder / RUNNING, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+        first = members[0]
+        if first.threads:
+            os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(first.threads)
+        params = {
+            "runs": [{**t.spec.parameters(), "seed": t.seed} for t in members],
+            "profile": first.profile, "overrides": first.overrides, "out_root": first.out_root,
+        }  # fmt: skip
+        executed = first.folder / "train_group.ipynb"
+        error = ""
+        try:
+            run_notebook(NOTEBOOKS_DIR / "train_group.ipynb", executed, params, progress_bar)
+        except Exception as err:  # papermill.PapermillExecutionError and kernel deaths alike
+            error = f"{getattr(err, 'ename', type(err).__name__)}: {getattr(err, 'evalue', err)}".splitlines()[0]
+        finally:
+            for task in members:
+                (task.folder / RUNNING).unlink(missing_ok=True)
+                if task is not first and executed.exists():
+                    shutil.copyfile(executed, task.folder / "train_group.ipynb")
+        for task in members:
+            status = run_status(task.folder)
+            if status != "finished":
+                atomic_write_text(task.folder / FAILED, (error or "notebook finished without writing FINISHED") + "\n")
+                status = "failed"
+            results[id(task)] = TaskResult(task.spec.name, task.seed, status, str(task.folder), error if status == "failed" else "",
+                                           time.time() - t0)  # fmt: skip
+    return [results[id(t)] for t in tasks]

@@ -33,7 +33,7 @@ from gfn_lib.study.specs import (
     PARAMS_DIR, Profile, RunSpec, load_profile, load_run, resolve_config, run_seeds, spec_from_mapping,
 )  # fmt: skip
 from gfn_lib.tracking import WandbTracker
-from gfn_lib.trainer import Trainer, select_device
+from gfn_lib.trainer import Trainer, select_device, train_together
 
 
 @dataclass
@@ -154,3 +154,21 @@ def finish_run(setup: RunSetup, trainer: Trainer) -> dict[str, Any]:
     summary["train_seconds"] = trainer.elapsed_s
     mark_finished(setup.folder, summary)
     return summary
+
+
+def setup_runs(runs: Iterable[Mapping[str, Any]], common: Mapping[str, Any]) -> list[RunSetup]:
+    """:func:`setup_run` for each member of a stack (``notebooks/train_group.ipynb``): each member's
+    parameters, with the ``common`` ones (profile, overrides, out_root) added; all must stack."""
+    setups = [setup_run({**dict(run), **dict(common)}) for run in runs]
+    keys = {s.cfg.stack_key for s in setups}
+    if len(keys) > 1:
+        raise ValueError(f"runs {[s.spec.name for s in setups]} cannot be trained as one stack (their shapes differ)")
+    return setups
+
+
+def train_group(setups: list[RunSetup], progress: bool = True) -> list[Trainer]:
+    """Build every member's trainer (:func:`make_trainer`; each resumes on its own) and train them
+    together (:func:`gfn_lib.trainer.train_together`)."""
+    trainers = [make_trainer(s) for s in setups]
+    train_together(trainers, progress)
+    return trainers
