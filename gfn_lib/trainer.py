@@ -31,6 +31,7 @@ from gfn_lib.config import TrainConfig
 from gfn_lib.losses import LossOutput, make_loss
 from gfn_lib.metrics import pairwise_diversity
 from gfn_lib.policy import Evaluation, PolicyStack, TransformerPolicy, fork_generators
+from gfn_lib.schedule import get_lr
 from gfn_lib.storage import CsvLog, atomic_torch_save, atomic_write_text
 
 METRIC_COLUMNS = [
@@ -56,22 +57,6 @@ SAMPLE_COLUMNS = ["step", "rank", "sequence", "reward"]
 # fields that may change between a checkpoint and its resume without breaking exactness
 # (not n_steps under the cosine schedule: the lr of every step depends on it)
 _RESUMABLE_CHANGES = {"n_steps", "metrics_every", "checkpoint_every", "top_k_every", "wandb_mode", "device", "static_shapes"}
-
-
-def get_lr(step: int, base_lr: float, warmup_steps: int, schedule: str = "linear-warmup", n_steps: int = 0) -> float:
-    """The lr of update ``step`` (counting from 0).
-
-    ``linear-warmup`` (nanoGPT): ``base_lr * (step + 1) / warmup_steps`` for the first ``warmup_steps``
-    updates, then ``base_lr``. ``constant-then-cosine`` (the published setup: a cosine annealing
-    stepped once per update after the first phase): ``base_lr`` up to ``warmup_steps``, then
-    ``base_lr * (1 + cos(pi * (step - warmup_steps) / (n_steps - warmup_steps))) / 2``, reaching 0 at
-    ``n_steps``."""
-    if schedule == "constant-then-cosine":
-        done = max(0, step - warmup_steps) / max(1, n_steps - warmup_steps)
-        return base_lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, done)))
-    if step < warmup_steps:
-        return base_lr * (step + 1) / warmup_steps
-    return base_lr
 
 
 def select_device(name: str) -> torch.device:

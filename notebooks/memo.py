@@ -180,6 +180,30 @@ display(memo.styled(memo.factors_table(st)))
 display(memo.styled(memo.timing_table(st)))
 
 # %% [markdown]
+# ### What ends the trap? Three timing models, tested on the ablations
+# The memo's answer, `f(search difficulty, lr, capacity, exploration)`, cannot be tested. Before the
+# ablations ran we wrote down three one-number models of the escape step (`docs/timing-model.md`):
+# **log-Z gap** (the escape comes when log Z's fastest path, log_z_init + Σ lr_Z, has closed the gap to
+# the trap's balance b = mean log R′ − mean log P_F down to d\*), **policy clock** (after a fixed number
+# of updates, whatever log Z does) and **lr decay** (when the cosine schedule has cut the policy's lr to a
+# fraction f\*). Each is fitted on the reward-C seeds only, then predicts every seed of every ablation
+# (✓: within 10% of the run, or both "never"). A model is supported when it hits ≥ 2 of 3 seeds of every
+# ablation, refuted when some ablation has no seed hit.
+
+# %%
+display(memo.styled(memo.escape_predictions_table(st)))
+display(memo.styled(memo.timing_models_table(st)))
+
+# %% [markdown]
+# After the escape, the TB loss is mean(residual²) = (log Z − needed)² + var(residual), with needed =
+# mean log R′ − mean log P_F. The prediction (before the runs): log Z's lag, the first term, is at least
+# half of the loss just after the escape.
+
+# %%
+display(memo.styled(memo.loss_after_escape_table(st)))
+display(Markdown(memo.timing_answer(st)))
+
+# %% [markdown]
 # ## Beyond the memo: testing its claims
 #
 # ### Does log P_F fall because the policy becomes confident?

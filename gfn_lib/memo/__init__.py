@@ -69,6 +69,13 @@ from gfn_lib.memo.rules import (
     timing_word,
 )
 from gfn_lib.memo.runs import RunGroup, SeedRun, Study, load_study, seed_config, short_name
+from gfn_lib.memo.timing import (
+    escape_predictions_table,
+    loss_after_escape_table,
+    model_verdicts,
+    timing_answer,
+    timing_models_table,
+)
 from gfn_lib.memo.tables import (
     CONFIG_ROWS,
     analyzed_runs_table,

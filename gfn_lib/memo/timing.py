@@ -1,0 +1,180 @@
+"""The report's "Why step ~6000? What ends the trap": the timing models of ``docs/timing-model.md``
+(:mod:`gfn_lib.analysis.timing`) fitted on the reward-C seeds and tested on every ablation seed, and
+the loss after each escape split into log Z's lag and the residual's spread."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from gfn_lib.analysis.timing import (
+    MODELS,
+    TOLERANCE_FRACTION,
+    Fit,
+    SeedTiming,
+    fit,
+    hits,
+    loss_after_escape,
+    predict,
+    predicted_log_z,
+    trap_balance,
+)
+from gfn_lib.memo.cells import NA, fmt_num
+from gfn_lib.memo.published_vs_ours import value_near
+from gfn_lib.memo.quotes import EXAMPLE_RUN
+from gfn_lib.memo.runs import RunGroup, Study, short_name
+
+MODEL_NAMES = {"gap": "log-Z gap", "clock": "policy clock", "decay": "lr decay"}
+MIN_SEEDS = 3
+"""A run's seeds judge a model only when at least this many finished (timing claims need ≥ 3 seeds)."""
+
+
+def seed_timings(g: RunGroup | None) -> list[SeedTiming]:
+    """The finished seeds of a run that log the trap's columns."""
+    if g is None:
+        return []
+    return [SeedTiming(g.name, s.seed, s.config, s.trap, trap_balance(s.metrics, s.trap))
+            for s in g.finished if s.trap is not None]  # fmt: skip
+
+
+def timing_fit(st: Study) -> Fit | None:
+    """The three models fitted on the reward-C seeds that trapped and escaped."""
+    return fit(seed_timings(st.get(EXAMPLE_RUN)))
+
+
+def _tested_runs(st: Study) -> list[RunGroup]:
+    return [g for g in st.group("ablation") if seed_timings(g)]
+
+
+def _step(st: Study, step: int | None) -> str:
+    if step is None:
+        return "never"
+    return f"{step} (≈ {fmt_num(st.to_memo_step(step), 'int')})"
+
+
+def escape_predictions_table(st: Study) -> pd.DataFrame:
+    """Every seed of reward-C (the fit) and of each ablation (the test): trap, observed escape, the
+    trap balance b and log Z at the escape, and each model's predicted escape with its error."""
+    f = timing_fit(st)
+    rows = []
+    for g in [st.get(EXAMPLE_RUN), *_tested_runs(st)]:
+        for s in seed_timings(g):
+            run = next(x for x in g.finished if x.seed == s.seed)
+            row = {
+                "Run": short_name(s.run) + (" (fit)" if s.run == EXAMPLE_RUN else ""), "Seed": s.seed,
+                "Trap onset": _step(st, s.trap.onset_step) if s.trap.trapped else "no trap",
+                "Escape (our step, ≈ memo)": _step(st, s.escape) if s.trap.trapped else NA,
+                "Balance b": fmt_num(s.balance, ".1f"),
+                "log Z at escape": fmt_num(value_near(run.metrics, "log_z", s.escape), ".1f") if s.escape else NA,
+                "logẐ(t) reachable by the end": fmt_num(predicted_log_z(s.cfg)[-1], ".1f"),
+            }  # fmt: skip
+            for m in MODELS:
+                if f is None:
+                    row[f"{MODEL_NAMES[m]}: predicted (error)"] = NA
+                    continue
+                p = predict(m, f, s)
+                err = "" if p is None or s.escape is None else f" ({p - s.escape:+d})"
+                mark = " ✓" if hits(p, s.escape, s.cfg.n_steps) else " ✗"
+                row[f"{MODEL_NAMES[m]}: predicted (error)"] = ("never" if p is None else str(p)) + err + mark
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def model_verdicts(st: Study) -> list[dict]:
+    """Per model: its fitted number, per ablation run (≥ :data:`MIN_SEEDS` finished seeds) how many seeds
+    it hits, and the verdict: supported (≥ 2 of 3 seeds hit in every run), refuted (some run where no
+    seed is hit), else inconclusive."""
+    f = timing_fit(st)
+    runs = [(g, seed_timings(g)) for g in _tested_runs(st)]
+    runs = [(g, ts) for g, ts in runs if len(ts) >= MIN_SEEDS]
+    out = []
+    for m in MODELS:
+        if f is None or not runs:
+            out.append({"model": m, "number": math.nan, "per_run": {}, "verdict": "inconclusive"})
+            continue
+        per_run = {g.name: (sum(hits(predict(m, f, s), s.escape, s.cfg.n_steps) for s in ts), len(ts)) for g, ts in runs}
+        run_hit = [k >= math.ceil(2 * n / 3) for k, n in per_run.values()]
+        if all(run_hit):
+            verdict = "supported"
+        elif any(k == 0 for k, _ in per_run.values()):
+            verdict = "refuted"
+        else:
+            verdict = "inconclusive"
+        out.append({"model": m, "number": getattr(f, m), "per_run": per_run, "verdict": verdict})
+    return out
+
+
+def timing_models_table(st: Study) -> pd.DataFrame:
+    """One row per model: its fitted number, seeds hit per ablation run, verdict."""
+    f = timing_fit(st)
+    what = {
+        "gap": lambda v: f"d* = {v:.1f} nats left to the balance",
+        "clock": lambda v: f"escape at step {v:.0f} (≈ memo {fmt_num(st.to_memo_step(v), 'int')})",
+        "decay": lambda v: f"f* = {v:.2f} of the base lr",
+    }
+    rows = []
+    for v in model_verdicts(st):
+        rows.append({
+            "Model": MODEL_NAMES[v["model"]],
+            f"Fitted on reward-C ({f.n if f else 0} seeds)": what[v["model"]](v["number"]) if f else NA,
+            "Seeds hit per ablation": "; ".join(f"{short_name(r)} {k}/{n}" for r, (k, n) in v["per_run"].items()) or NA,
+            "Verdict": v["verdict"],
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def loss_after_escape_table(st: Study) -> pd.DataFrame:
+    """Each escaped seed: median loss just after the escape, (needed − log Z)² and its share."""
+    rows = []
+    for g in [st.get(EXAMPLE_RUN), *_tested_runs(st)]:
+        for s in seed_timings(g):
+            if s.escape is None:
+                continue
+            run = next(x for x in g.finished if x.seed == s.seed)
+            a = loss_after_escape(run.metrics, s.escape, s.cfg.n_steps)
+            rows.append({
+                "Run": short_name(s.run), "Seed": s.seed, "Escape": s.escape,
+                "Loss after escape (median)": fmt_num(a["loss"], ".3g"),
+                "(needed − log Z)² (median)": fmt_num(a["bias2"], ".3g"),
+                "Share of the loss": fmt_num(a["share"], ".2f"),
+                "Predicted ≥ 0.5?": NA if math.isnan(a["share"]) else ("yes" if a["share"] >= 0.5 else "no"),
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def timing_answer(st: Study) -> str:
+    """The section's answer in one paragraph, from the tables above it."""
+    f = timing_fit(st)
+    if f is None:
+        return "No reward-C seed of this profile trapped and escaped, so the timing models cannot be fitted."
+    verdicts = model_verdicts(st)
+    if not any(v["per_run"] for v in verdicts):
+        return (f"The models are fitted on {f.n} reward-C seeds, but no ablation has {MIN_SEEDS} finished seeds yet "
+                "(`make study-all`), so none is tested.")  # fmt: skip
+    by = {v["model"]: v for v in verdicts}
+    supported = [MODEL_NAMES[m] for m in MODELS if by[m]["verdict"] == "supported"]
+    refuted = [MODEL_NAMES[m] for m in MODELS if by[m]["verdict"] == "refuted"]
+    shares = loss_after_escape_table(st)
+    share_vals = pd.to_numeric(shares.get("Share of the loss", pd.Series(dtype=float)), errors="coerce").dropna()
+    text = (
+        f"Fitted on {f.n} reward-C seeds and tested on {len(next(iter(by.values()))['per_run'])} ablations "
+        f"(a hit: within {TOLERANCE_FRACTION:.0%} of the run): "
+        + "; ".join(f"**{MODEL_NAMES[m]}** {by[m]['verdict']}" for m in MODELS) + ". "
+    )
+    if supported:
+        text += f"What the data support: {', '.join(supported)}. "
+    else:
+        text += "No simple model predicts the escape step on every ablation; "
+        best = max(MODELS, key=lambda m: sum(k for k, _ in by[m]["per_run"].values()))
+        k = sum(k for k, _ in by[best]["per_run"].values())
+        n = sum(n for _, n in by[best]["per_run"].values())
+        text += f"the closest is the {MODEL_NAMES[best]} ({k} of {n} ablation seeds hit). "
+    if refuted:
+        text += f"Refuted: {', '.join(refuted)} (an ablation where no seed is hit). "
+    if len(share_vals):
+        text += (f"After the escape, (needed − log Z)² is {share_vals.min():.2f}–{share_vals.max():.2f} of the loss "
+                 f"(median {share_vals.median():.2f}) over {len(share_vals)} escapes: "
+                 + ("log Z's lag is most of the loss." if share_vals.median() >= 0.5 else
+                    "the residual's spread, not log Z's lag, is most of the loss."))  # fmt: skip
+    return text
