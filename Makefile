@@ -31,9 +31,11 @@ study-all: $(STAMP)
 test: $(STAMP)
 	GFN_OUTPUTS=$$(mktemp -d) GFN_PROFILE=smoke WANDB_MODE=disabled OMP_NUM_THREADS=1 $(PY) -m pytest tests notebooks/train.ipynb notebooks/memo.ipynb --nbmake
 
-## make bench: ms/step at the memo configuration on this machine's device
+## make bench: ms/step at the memo configuration on this machine's device, then R = 1, 6, 18 runs stacked vs one at a time
 bench: $(STAMP)
 	$(PY) benchmarks/bench_step.py
+	$(PY) benchmarks/bench_multirun.py --shapes small --runs 1 6 18
+	$(PY) benchmarks/bench_multirun.py --shapes memo --runs 1 6 18 --steps 3 --warmup 1
 
 ## make lab: open the notebooks in JupyterLab
 lab: $(STAMP)
