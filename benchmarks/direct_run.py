@@ -1,12 +1,15 @@
-"""One study run without Jupyter: the same ``gfn_lib.study.notebook`` calls as ``notebooks/train.ipynb``.
+"""Study runs without Jupyter: the same ``gfn_lib.study.notebook`` calls as ``notebooks/train.ipynb``
+(one run) or ``notebooks/train_group.ipynb`` (several runs trained as one stack).
 
 For machines without papermill/Jupyter (a bare GPU node): it writes the same run
-folder (``run.json``, ``config``, ``metrics.csv``, ``samples.csv``, checkpoints,
-``FINISHED`` last) except the executed notebook, and resumes from a checkpoint.
+folders (``run.json``, ``config``, ``metrics.csv``, ``samples.csv``, checkpoints,
+``FINISHED`` last) except the executed notebook, and resumes from checkpoints.
 ``gfn-study list`` and the report read its folders like any other.
 
     python benchmarks/direct_run.py gflownet-baseline-10k --profile full            # the run's first seed (42)
     python benchmarks/direct_run.py gflownet-reward-C-improved-10k --profile full --seed 43
+    python benchmarks/direct_run.py gflownet-reward-C-improved-10k:42 gflownet-reward-C-improved-10k:43 \\
+        gflownet-baseline-10k --profile full                                       # one stack of three runs
 """
 
 from __future__ import annotations
@@ -15,29 +18,32 @@ import argparse
 import json
 import sys
 
-from gfn_lib.study import notebook
 from gfn_lib.config import ConfigError
+from gfn_lib.study import load_run, notebook
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", help="a run in params/ or a YAML path")
+    parser.add_argument("runs", nargs="+", metavar="RUN[:SEED]", help="runs in params/ or YAML paths (several: one stack)")
     parser.add_argument("--profile", default=None)
-    parser.add_argument("--seed", type=int, default=None, help="default: the run's first seed (its params' seeds)")
+    parser.add_argument("--seed", type=int, default=None, help="default: each run's first seed (its params' seeds)")
     parser.add_argument("--wandb", choices=["offline", "online", "disabled"], default=None)
     args = parser.parse_args()
-    params = {"run": args.run, "profile": args.profile, "seed": args.seed}
-    if args.wandb:
-        params["wandb_mode"] = args.wandb
+    common = {"profile": args.profile, "overrides": {"wandb_mode": args.wandb} if args.wandb else None}
     try:
-        setup = notebook.setup_run(params)
-    except ConfigError as err:
+        members = []
+        for item in args.runs:
+            name, _, seed = item.partition(":")
+            members.append({**load_run(name).parameters(), "seed": int(seed) if seed else args.seed})
+        setups = notebook.setup_runs(members, common)
+    except (ConfigError, ValueError) as err:
         print(f"direct_run: error: {err}", file=sys.stderr)
         return 2
-    print(f"{setup.spec.name} | profile {setup.profile.name} | seed {setup.seed} -> {setup.folder}", flush=True)
-    trainer = notebook.make_trainer(setup)
-    trainer.train(progress=False)
-    print(json.dumps(notebook.finish_run(setup, trainer), default=str), flush=True)
+    for s in setups:
+        print(f"{s.spec.name} | profile {s.profile.name} | seed {s.seed} -> {s.folder}", flush=True)
+    trainers = notebook.train_group(setups, progress=False)
+    for s, t in zip(setups, trainers):
+        print(json.dumps(notebook.finish_run(s, t), default=str), flush=True)
     return 0
 
 
