@@ -360,9 +360,12 @@ class TrainedPublishedReward(_Published):
     def __init__(self, env: PeptideEnv, device: torch.device, checkpoint: str | None = None,
                  mlm_config: dict[str, Any] | None = None, classifier_config: dict[str, Any] | None = None,
                  embedding_temperature: float = EMBEDDING_TEMPERATURE) -> None:  # fmt: skip
+        # the classifier first: on a cold cache it then trains while another worker trains the masked LM
+        # (the backbone), instead of after it (the sweep warms each reward on its own worker)
+        cfg = classifier.ClassifierConfig(**(classifier_config or {}))
+        model, clf_metrics = classifier.load_or_train(cfg)
         super().__init__(env, device, checkpoint, mlm_config)
-        self.cfg = classifier.ClassifierConfig(**(classifier_config or {}))
-        model, self.clf_metrics = classifier.load_or_train(self.cfg)
+        self.cfg, self.clf_metrics = cfg, clf_metrics
         self.classifier = model.to(device).eval()
         self.temperature = float(embedding_temperature)
 
