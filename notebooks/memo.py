@@ -188,9 +188,11 @@ display(memo.styled(memo.timing_table(st)))
 # of updates, whatever log Z does) and **lr decay** (when the cosine schedule has cut the policy's lr to a
 # fraction f\*). Each is fitted on the reward-C seeds only, then predicts every seed of every ablation
 # (✓: within 10% of the run, or both "never"). A model is supported when it hits ≥ 2 of 3 seeds of every
-# ablation, refuted when some ablation has no seed hit.
+# ablation, refuted when some ablation has no seed hit. First, each ablation with the prediction written in its
+# params file before it ran, and what happened; then every seed against the three models.
 
 # %%
+display(memo.styled(memo.ablation_outcomes_table(st)))
 display(memo.styled(memo.escape_predictions_table(st)))
 display(memo.styled(memo.timing_models_table(st)))
 

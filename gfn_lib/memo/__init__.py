@@ -70,6 +70,7 @@ from gfn_lib.memo.rules import (
 )
 from gfn_lib.memo.runs import RunGroup, SeedRun, Study, load_study, seed_config, short_name
 from gfn_lib.memo.timing import (
+    ablation_outcomes_table,
     escape_predictions_table,
     loss_after_escape_table,
     model_verdicts,

@@ -20,7 +20,7 @@ from gfn_lib.analysis.timing import (
     predicted_log_z,
     trap_balance,
 )
-from gfn_lib.memo.cells import NA, fmt_num
+from gfn_lib.memo.cells import NA, fmt_num, step_spread
 from gfn_lib.memo.published_vs_ours import value_near
 from gfn_lib.memo.quotes import EXAMPLE_RUN
 from gfn_lib.memo.runs import RunGroup, Study, short_name
@@ -51,6 +51,28 @@ def _step(st: Study, step: int | None) -> str:
     if step is None:
         return "never"
     return f"{step} (≈ {fmt_num(st.to_memo_step(step), 'int')})"
+
+
+def ablation_outcomes_table(st: Study) -> pd.DataFrame:
+    """Each ablation of reward-C: its change, the prediction written in its params file before it ran,
+    and what happened (trap, escape steps on the memo's axis, against reward-C's)."""
+    ref = seed_timings(st.get(EXAMPLE_RUN))
+    ref_steps = [st.to_memo_step(s.escape) if s.escape is not None else None for s in ref if s.trap.trapped]
+    rows = []
+    for g in [st.get(EXAMPLE_RUN), *_tested_runs(st)]:
+        ts = seed_timings(g)
+        if g is None or not ts:
+            continue
+        steps = [st.to_memo_step(s.escape) if s.escape is not None else None for s in ts if s.trap.trapped]
+        rows.append({
+            "Run": short_name(g.name), "Change": g.meta.get("description", ""),
+            "Prediction written before the run": g.meta.get("memo_prediction", NA) if g.name != EXAMPLE_RUN else "(the reference)",
+            "Trapped": f"{sum(s.trap.trapped for s in ts)}/{len(ts)}",
+            "Escaped": f"{sum(s.escape is not None for s in ts)}/{len(ts)}",
+            "Escape, ≈ memo step": step_spread(steps),
+            "Reward-C's escape": step_spread(ref_steps),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def escape_predictions_table(st: Study) -> pd.DataFrame:
