@@ -113,7 +113,7 @@ def model_verdicts(st: Study) -> list[dict]:
     out = []
     for m in MODELS:
         if f is None or not runs:
-            out.append({"model": m, "number": math.nan, "per_run": {}, "verdict": "inconclusive"})
+            out.append({"model": m, "number": getattr(f, m) if f else math.nan, "per_run": {}, "verdict": "inconclusive"})
             continue
         per_run = {g.name: (sum(hits(predict(m, f, s), s.escape, s.cfg.n_steps) for s in ts), len(ts)) for g, ts in runs}
         run_hit = [k >= math.ceil(2 * n / 3) for k, n in per_run.values()]
@@ -139,7 +139,7 @@ def timing_models_table(st: Study) -> pd.DataFrame:
     for v in model_verdicts(st):
         rows.append({
             "Model": MODEL_NAMES[v["model"]],
-            f"Fitted on reward-C ({f.n if f else 0} seeds)": what[v["model"]](v["number"]) if f else NA,
+            "Fitted on reward-C": (what[v["model"]](v["number"]) + f" ({f.n} seed{'s' if f.n != 1 else ''})") if f else NA,
             "Seeds hit per ablation": "; ".join(f"{short_name(r)} {k}/{n}" for r, (k, n) in v["per_run"].items()) or NA,
             "Verdict": v["verdict"],
         })  # fmt: skip
@@ -172,7 +172,7 @@ def timing_answer(st: Study) -> str:
         return "No reward-C seed of this profile trapped and escaped, so the timing models cannot be fitted."
     verdicts = model_verdicts(st)
     if not any(v["per_run"] for v in verdicts):
-        return (f"The models are fitted on {f.n} reward-C seeds, but no ablation has {MIN_SEEDS} finished seeds yet "
+        return (f"The models are fitted on {f.n} reward-C seed{'s' if f.n != 1 else ''}, but no ablation has {MIN_SEEDS} finished seeds yet "
                 "(`make study-all`), so none is tested.")  # fmt: skip
     by = {v["model"]: v for v in verdicts}
     supported = [MODEL_NAMES[m] for m in MODELS if by[m]["verdict"] == "supported"]
@@ -180,7 +180,7 @@ def timing_answer(st: Study) -> str:
     shares = loss_after_escape_table(st)
     share_vals = pd.to_numeric(shares.get("Share of the loss", pd.Series(dtype=float)), errors="coerce").dropna()
     text = (
-        f"Fitted on {f.n} reward-C seeds and tested on {len(next(iter(by.values()))['per_run'])} ablations "
+        f"Fitted on {f.n} reward-C seed{'s' if f.n != 1 else ''} and tested on {len(next(iter(by.values()))['per_run'])} ablations "
         f"(a hit: within {TOLERANCE_FRACTION:.0%} of the run): "
         + "; ".join(f"**{MODEL_NAMES[m]}** {by[m]['verdict']}" for m in MODELS) + ". "
     )
