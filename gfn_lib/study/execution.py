@@ -123,39 +123,61 @@ def run_notebook(source: Path, output: Path, parameters: dict[str, Any], progres
     )  # fmt: skip
 
 
+def _not_to_run(task: Task) -> TaskResult | None:
+    """The result of a task that must not run now (another process runs it; finished and not forced)."""
+    status = run_status(task.folder)
+    if status == "running":
+        return TaskResult(task.spec.name, task.seed, "running", str(task.folder), "another process is running it")
+    if status == "finished" and not task.force:
+        return TaskResult(task.spec.name, task.seed, "skipped", str(task.folder))
+    return None
+
+
+def _claim(task: Task) -> None:
+    """Before a task runs: a fresh folder if forced, no stale ``FAILED``, ``RUNNING`` written, its threads set."""
+    if task.force and task.folder.exists():
+        shutil.rmtree(task.folder)
+    task.folder.mkdir(parents=True, exist_ok=True)
+    (task.folder / FAILED).unlink(missing_ok=True)
+    atomic_write_text(task.folder / RUNNING, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+    if task.threads:
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(task.threads)
+
+
+def _error_text(err: Exception) -> str:
+    """One line for a failed notebook (papermill.PapermillExecutionError and kernel deaths alike)."""
+    return f"{getattr(err, 'ename', type(err).__name__)}: {getattr(err, 'evalue', err)}".splitlines()[0]
+
+
+def _settle(task: Task, error: str, t0: float) -> TaskResult:
+    """After the notebook: a folder without ``FINISHED`` gets ``FAILED`` (the error, or that the marker is missing)."""
+    status = run_status(task.folder)
+    if status != "finished":
+        atomic_write_text(task.folder / FAILED, (error or "notebook finished without writing FINISHED") + "\n")
+        status = "failed"
+    return TaskResult(task.spec.name, task.seed, status, str(task.folder), error if status == "failed" else "",
+                      time.time() - t0)  # fmt: skip
+
+
 def execute(task: Task, progress_bar: bool = False) -> TaskResult:
     """Run one task through ``notebooks/train.ipynb`` with papermill (skip if finished,
     resume if incomplete). A failure keeps the executed notebook and writes ``FAILED``."""
-    folder, t0 = task.folder, time.time()
-    status = run_status(folder)
-    if status == "running":
-        return TaskResult(task.spec.name, task.seed, "running", str(folder), "another process is running it")
-    if status == "finished" and not task.force:
-        return TaskResult(task.spec.name, task.seed, "skipped", str(folder))
-    if task.force and folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / FAILED).unlink(missing_ok=True)
-    atomic_write_text(folder / RUNNING, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
-    if task.threads:
-        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(task.threads)
+    t0 = time.time()
+    if (result := _not_to_run(task)) is not None:
+        return result
+    _claim(task)
     # the run's own parameters, and the user's overrides apart: they apply after the profile
     params = {**task.spec.parameters(), "overrides": task.overrides, "profile": task.profile, "seed": task.seed}
     if task.out_root:
         params["out_root"] = task.out_root
+    error = ""
     try:
-        run_notebook(NOTEBOOKS_DIR / "train.ipynb", folder / "train.ipynb", params, progress_bar)
+        run_notebook(NOTEBOOKS_DIR / "train.ipynb", task.folder / "train.ipynb", params, progress_bar)
     except Exception as err:  # papermill.PapermillExecutionError and kernel deaths alike
-        msg = f"{getattr(err, 'ename', type(err).__name__)}: {getattr(err, 'evalue', err)}".splitlines()[0]
-        atomic_write_text(folder / FAILED, msg + "\n")
-        return TaskResult(task.spec.name, task.seed, "failed", str(folder), msg, time.time() - t0)
+        error = _error_text(err)
     finally:
-        (folder / RUNNING).unlink(missing_ok=True)
-    status = run_status(folder)
-    if status != "finished":  # the notebook ran but never wrote its marker
-        atomic_write_text(folder / FAILED, "notebook finished without writing FINISHED\n")
-        status = "failed"
-    return TaskResult(task.spec.name, task.seed, status, str(folder), seconds=time.time() - t0)
+        (task.folder / RUNNING).unlink(missing_ok=True)
+    return _settle(task, error, t0)
 
 
 def stack_tasks(tasks: list[Task], stack: int) -> list[list[Task]]:
@@ -183,25 +205,16 @@ def execute_group(tasks: list[Task], progress_bar: bool = False) -> list[TaskRes
         return [execute(tasks[0], progress_bar)]
     t0, results, members = time.time(), {}, []
     for task in tasks:
-        status = run_status(task.folder)
-        if status == "running":
-            results[id(task)] = TaskResult(task.spec.name, task.seed, "running", str(task.folder), "another process is running it")
-        elif status == "finished" and not task.force:
-            results[id(task)] = TaskResult(task.spec.name, task.seed, "skipped", str(task.folder))
+        if (result := _not_to_run(task)) is not None:
+            results[id(task)] = result
         else:
             members.append(task)
     if len(members) == 1:
         results[id(members[0])] = execute(members[0], progress_bar)
     elif members:
         for task in members:
-            if task.force and task.folder.exists():
-                shutil.rmtree(task.folder)
-            task.folder.mkdir(parents=True, exist_ok=True)
-            (task.folder / FAILED).unlink(missing_ok=True)
-            atomic_write_text(task.folder / RUNNING, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+            _claim(task)
         first = members[0]
-        if first.threads:
-            os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(first.threads)
         params = {
             "runs": [{**t.spec.parameters(), "seed": t.seed} for t in members],
             "profile": first.profile, "overrides": first.overrides, "out_root": first.out_root,
@@ -211,17 +224,12 @@ def execute_group(tasks: list[Task], progress_bar: bool = False) -> list[TaskRes
         try:
             run_notebook(NOTEBOOKS_DIR / "train_group.ipynb", executed, params, progress_bar)
         except Exception as err:  # papermill.PapermillExecutionError and kernel deaths alike
-            error = f"{getattr(err, 'ename', type(err).__name__)}: {getattr(err, 'evalue', err)}".splitlines()[0]
+            error = _error_text(err)
         finally:
             for task in members:
                 (task.folder / RUNNING).unlink(missing_ok=True)
                 if task is not first and executed.exists():
                     shutil.copyfile(executed, task.folder / "train_group.ipynb")
         for task in members:
-            status = run_status(task.folder)
-            if status != "finished":
-                atomic_write_text(task.folder / FAILED, (error or "notebook finished without writing FINISHED") + "\n")
-                status = "failed"
-            results[id(task)] = TaskResult(task.spec.name, task.seed, status, str(task.folder), error if status == "failed" else "",
-                                           time.time() - t0)  # fmt: skip
+            results[id(task)] = _settle(task, error, t0)
     return [results[id(t)] for t in tasks]
