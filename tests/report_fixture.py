@@ -214,6 +214,7 @@ TABLES = [
 SENTENCES = [
     "status_sentence", "published_sentence", "example_sentence", "trap_sentence", "decomposition_sentence",
     "log_z_sentence", "claims_sentence", "assumptions_sentence", "sensitivity_sentence", "timing_answer",
+    "timing_predictions_sentence",
 ]
 """Every sentence function the memo notebook calls with the study."""
 

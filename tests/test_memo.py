@@ -128,9 +128,11 @@ def test_config_budget_and_analyzed_runs(synthetic):
 
 def test_timing_evidence_factors_and_log_z(synthetic):
     t = memo.timing_table(synthetic).set_index("Our run")
-    assert t.loc["ablation-lr-1e-3", "Observed"] == "earlier"
-    assert t.loc["ablation-lr-1e-3", "Verdict"] == "consistent"
-    assert t.loc["ablation-log-z-lr-0.1", "Verdict"] == "supports the memo's mechanism"
+    # judged on the escape from the trap: the lr-1e-3 seed does not log composition, so no escape to compare
+    assert t.loc["ablation-lr-1e-3", "Observed (escape)"] == "no data"
+    assert t.loc["ablation-lr-1e-3", "Verdict"] == "inconclusive"
+    assert t.loc["ablation-lr-1e-3", "Explosions, reward-C → run (our steps)"].endswith("→ 640")
+    assert "ablation-log-z-lr-0.1" not in t.index  # not a memo prediction (its own table below)
     assert t.loc["phase3b-entropy-0.00", "Verdict"] == "inconclusive"  # incomplete: not used
     assert "ablation-8-layers" not in t.index  # neither run nor in the profile
     ev = memo.evidence_table(synthetic)
@@ -154,7 +156,7 @@ def test_log_pf_decomposition_and_claims(synthetic):
     row = c.loc[[k for k in c.index if k.startswith("log_pf drops")][0]]
     assert row["Verdict"] == "refuted" and "length" in row["What our runs show"]
     row = c.loc[[k for k in c.index if k.startswith("log_Z can't")][0]]
-    assert row["Verdict"] == "supported"
+    assert row["Verdict"] == "inconclusive" and "needs 3" in row["What our runs show"]  # one escaped seed
     row = c.loc[[k for k in c.index if k.startswith("reward-B")][0]]
     assert row["Verdict"] == "supported"
     row = c.loc[[k for k in c.index if k.startswith("All runs")][0]]

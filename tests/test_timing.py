@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from gfn_lib.analysis.timing import (
-    Fit, SeedTiming, fit, hits, loss_after_escape, lr_path, predict, predicted_log_z, trap_balance,
+    Fit, SeedTiming, fit, hits, loss_after_escape, lr_path, policy_travel, predict, predicted_log_z, trap_balance,
 )  # fmt: skip
 from gfn_lib.analysis.trap import TrapResult
 from gfn_lib.config import make_config
@@ -47,6 +47,11 @@ def test_each_model_predicts_from_its_one_number():
     assert predict("decay", f, flat) is None
     high = SeedTiming("r", 4, CFG.model_copy(update={"log_z_init": 50.0}), _trap(), 10.0)
     assert predict("gap", f, high) == 0
+    assert predict("travel", f, s) == 40
+    # the policy's lr tripled: the same travel in about a third of the updates; the clock does not move
+    quick = SeedTiming("r", 5, CFG.model_copy(update={"lr": 3e-3}), _trap(escape=40), balance=10.0)
+    assert 10 <= predict("travel", f, quick) <= 16 and predict("clock", f, quick) == 40
+    assert policy_travel(CFG)[10] == pytest.approx(10 * 1e-3)
     with pytest.raises(ValueError):
         predict("astrology", f, s)
 

@@ -7,6 +7,8 @@
   trap) down to ``d*``.
 * **policy clock** (``"clock"``): after a fixed number of updates, whatever log Z does.
 * **lr decay** (``"decay"``): when the schedule has cut the policy's lr to a fraction ``f*`` of its base.
+* **policy travel** (``"travel"``, added later, see :data:`STATED`): when the policy's summed lr
+  ``Σ_{s<t} lr(s)`` reaches ``L*`` (the clock, measured in lr instead of updates).
 
 Plus the loss right after an escape split into ``(log Z − needed)²`` (bias: log Z behind the new
 balance) and the variance of the residual: ``loss = mean(residual²) = mean² + var``.
@@ -28,8 +30,16 @@ from gfn_lib.schedule import get_lr
 if TYPE_CHECKING:
     from gfn_lib.config import TrainConfig
 
-MODELS = ("gap", "clock", "decay")
+MODELS = ("gap", "clock", "decay", "travel")
 """The timing models, in the order of ``docs/timing-model.md``."""
+STATED = {
+    "gap": "2026-11-29T11:50:28",
+    "clock": "2026-11-29T11:50:28",
+    "decay": "2026-11-29T11:50:28",
+    "travel": "2026-11-29T14:54:29",
+}
+"""When each model was written down (UTC; the commits adding it to ``docs/timing-model.md``). A run tests a
+model only if all its seeds started later; earlier runs are shown against it but are not evidence."""
 BALANCE_FRACTION = 0.1
 """The trap balance is read over the trap's first rows: this fraction of the run (before any escape)."""
 TOLERANCE_FRACTION = 0.1
@@ -42,6 +52,11 @@ def lr_path(cfg: TrainConfig, log_z: bool) -> np.ndarray:
     """``[n_steps]`` the lr of every update (the policy's, or log Z's group with ``log_z``)."""
     base = cfg.effective_log_z_lr if log_z else cfg.lr
     return np.array([get_lr(s, base, cfg.warmup_steps, cfg.lr_schedule, cfg.n_steps) for s in range(cfg.n_steps)])
+
+
+def policy_travel(cfg: TrainConfig) -> np.ndarray:
+    """``[n_steps + 1]`` the policy's summed lr ``Σ_{s<t} lr(s)`` at t = 0..n_steps."""
+    return np.concatenate([[0.0], np.cumsum(lr_path(cfg, log_z=False))])
 
 
 def predicted_log_z(cfg: TrainConfig) -> np.ndarray:
@@ -71,6 +86,8 @@ class SeedTiming:
     cfg: TrainConfig
     trap: TrapResult
     balance: float
+    started: str | None = None
+    """The seed's start time from its run record (ISO, UTC), to tell a prediction from a post-hoc fit."""
 
     @property
     def escape(self) -> int | None:
@@ -87,6 +104,8 @@ class Fit:
     """median escape step."""
     decay: float
     """f*: median of lr(escape) / lr."""
+    travel: float
+    """L*: median of Σ_{s<escape} lr(s), the policy's summed lr at the escape."""
     n: int
     """Reference seeds used (trapped and escaped)."""
 
@@ -98,7 +117,9 @@ def fit(reference: list[SeedTiming]) -> Fit | None:
         return None
     gaps = [s.balance - predicted_log_z(s.cfg)[min(s.escape, s.cfg.n_steps)] for s in used]
     fracs = [lr_path(s.cfg, log_z=False)[min(s.escape, s.cfg.n_steps) - 1] / s.cfg.lr for s in used]
-    return Fit(float(np.median(gaps)), float(np.median([s.escape for s in used])), float(np.median(fracs)), len(used))
+    travel = [policy_travel(s.cfg)[min(s.escape, s.cfg.n_steps)] for s in used]
+    return Fit(float(np.median(gaps)), float(np.median([s.escape for s in used])), float(np.median(fracs)),
+               float(np.median(travel)), len(used))
 
 
 def predict(model: str, f: Fit, s: SeedTiming) -> int | None:
@@ -114,7 +135,16 @@ def predict(model: str, f: Fit, s: SeedTiming) -> int | None:
     if model == "decay":
         hit = np.flatnonzero(lr_path(s.cfg, log_z=False) / s.cfg.lr <= f.decay)
         return int(hit[0]) + 1 if len(hit) else None
+    if model == "travel":
+        hit = np.flatnonzero(policy_travel(s.cfg) >= f.travel)
+        return int(hit[0]) if len(hit) else None
     raise ValueError(f"unknown model {model!r}")
+
+
+def is_test_of(model: str, started: list[str | None]) -> bool:
+    """Whether seeds that started at ``started`` test ``model``: every one started after the model was
+    stated (:data:`STATED`); a seed without a start time does not count as a test."""
+    return bool(started) and all(t is not None and t[:19] > STATED[model] for t in started)
 
 
 def hits(predicted: int | None, observed: int | None, n_steps: int) -> bool:

@@ -59,8 +59,11 @@ from gfn_lib.memo.quotes import (
 )
 from gfn_lib.memo.rules import (
     LOG_PF_FALL_MIN,
+    MIN_TIMING_SEEDS,
     SAME_TIMING_FRAC,
+    compare_escapes,
     compare_explosions,
+    escape_steps,
     log_pf_falls,
     predicted_direction,
     prediction_verdict,
@@ -71,6 +74,7 @@ from gfn_lib.memo.rules import (
 from gfn_lib.memo.runs import RunGroup, SeedRun, Study, load_study, seed_config, short_name
 from gfn_lib.memo.timing import (
     ablation_outcomes_table,
+    escape_losses,
     escape_predictions_table,
     loss_after_escape_table,
     model_verdicts,
@@ -99,6 +103,7 @@ from gfn_lib.memo.text import (
     published_sentence,
     sensitivity_sentence,
     status_sentence,
+    timing_predictions_sentence,
     trap_sentence,
 )
 from gfn_lib.memo.traps import SeedTrap, published_trap_row, seed_trap, trap_rule_text, trap_summary, trap_table
@@ -124,18 +129,19 @@ __all__ = [
     "CONFIG_ROWS", "DECREASING_RATIO", "EXAMPLE_RUN", "LOG_PF_FALL_MIN", "LOG_Z_FIX_RUNS", "MATCH_TOLERANCE",
     "MEMO_BUDGET_6000", "MEMO_CONFIG", "MEMO_EVIDENCE", "MEMO_EXPLOSION_STEP", "MEMO_FACTORS",
     "MEMO_LESS_ENTROPY", "MEMO_REWARD_C_TABLE", "MEMO_STEPS", "MEMO_TOTAL_STEPS", "MEMO_TRIGGER_TABLE",
-    "MEMO_WINDOW", "NA", "PUBLISHED_FIGURES", "PUBLISHED_METRICS", "SAME_TIMING_FRAC", "SHORT_PHASE_FRAC",
+    "MEMO_WINDOW", "MIN_TIMING_SEEDS", "NA", "PUBLISHED_FIGURES", "PUBLISHED_METRICS", "SAME_TIMING_FRAC", "SHORT_PHASE_FRAC",
     "SMALL_LOSS_MAX", "SUPPORT_FRAC", "VERDICT_COLOURS", "Check", "Claim", "Comparison", "RunGroup", "SeedRun",
     "SeedTrap", "Study", "analyzed_runs_table", "assumptions_sentence", "assumptions_table", "budget_table",
     "check_explosion_after_reward_jump", "check_short_first_phase", "check_timing_near_memo", "claims",
-    "claims_sentence", "claims_table", "compare_explosions", "config_table", "count_explosions",
-    "decomposition_sentence", "evidence_table", "example_sentence", "example_table", "explosion_table",
+    "ablation_outcomes_table", "claims_sentence", "claims_table", "compare_escapes", "compare_explosions", "config_table", "count_explosions",
+    "decomposition_sentence", "escape_losses", "escape_predictions_table", "escape_steps", "evidence_table", "example_sentence", "example_table", "explosion_table",
     "factors_table", "fmt_num", "implied_log_z_table", "load_study", "log_pf_decomposition_table",
-    "log_pf_falls", "log_z_fix_table", "log_z_sentence", "make_figures", "memo_length_bound_sentence",
+    "log_pf_falls", "log_z_fix_table", "log_z_sentence", "loss_after_escape_table", "model_verdicts", "make_figures", "memo_length_bound_sentence",
     "predicted_direction", "prediction_verdict", "published_comparisons", "published_rule_text",
     "published_sentence", "published_trap_row", "published_vs_ours_table", "read_setup", "reward_info",
     "runs_overview", "seed_config", "seed_decomposition", "seed_trap", "sensitivity_checks", "sensitivity_runs",
     "sensitivity_scores", "sensitivity_sentence", "sensitivity_table", "short_name", "spread",
-    "status_sentence", "step_spread", "styled", "timing_rows", "timing_table", "timing_word", "trap_rule_text",
+    "status_sentence", "step_spread", "styled", "timing_answer", "timing_models_table", "timing_predictions_sentence",
+    "timing_rows", "timing_table", "timing_word", "trap_rule_text",
     "trap_sentence", "trap_summary", "trap_table", "value_near",
 ]  # fmt: skip

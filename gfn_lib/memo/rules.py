@@ -1,9 +1,10 @@
 """The rules the report's tables, verdicts and sentences share, each written once.
 
-1. Timing: how a variant's explosion steps compare with a base run's (:func:`timing_word`,
-   :func:`compare_explosions`), what the memo predicted (:func:`predicted_direction`) and the
-   verdict on a prediction (:func:`prediction_verdict`); the rows of "What Would Change the
-   Timing?" (:func:`timing_rows`), used by its table and by the claims.
+1. Timing: how a variant's explosion (or escape) steps compare with a base run's
+   (:func:`timing_word`, :func:`compare_explosions`, :func:`compare_escapes`), what the memo predicted
+   (:func:`predicted_direction`) and the verdict on a prediction (:func:`prediction_verdict`); the rows
+   of "What Would Change the Timing?" (:func:`timing_rows`, judged on the escape from the low-entropy
+   trap, where the published run's loss exploded), used by its table and by the claims.
 2. log P_F falls: one seed's length / per-action attribution (:func:`seed_decomposition`) and
    the selection of seeds whose log P_F fell (:func:`log_pf_falls`), used by the claims table
    and by the sentence under the decomposition table, so a verdict and its explanation always
@@ -29,21 +30,26 @@ from gfn_lib.study import GROUP_ORDER
 
 SAME_TIMING_FRAC = 0.05
 """Two explosion steps within 5% of the run's length count as "same timing"."""
+MIN_TIMING_SEEDS = 3
+"""A timing verdict needs at least this many finished seeds on each side (one seed can be luck)."""
+_EVENT_WORDS = {"explosion": ("explosion", "explode"), "escape": ("escape", "escape")}
 
 
-def timing_word(base: list[int | None], variant: list[int | None], n_steps: int) -> str:
-    """Compare explosion steps over seeds: earlier / later / same / removed / appeared /
-    none in either / overlapping seeds / no data."""
+def timing_word(base: list[int | None], variant: list[int | None], n_steps: int, event: str = "explosion") -> str:
+    """Compare event steps over seeds (None: the seed never has the event): earlier / later / same /
+    removed / appeared / none in either / overlapping seeds / no data. ``event``: ``explosion`` or
+    ``escape`` (only the words differ)."""
+    noun, verb = _EVENT_WORDS[event]
     if not base or not variant:
         return "no data"
     b_hit = [s for s in base if s is not None]
     v_hit = [s for s in variant if s is not None]
     if not b_hit and not v_hit:
-        return "no explosion in either"
+        return f"no {noun} in either"
     if b_hit and not v_hit:
-        return "removed (no explosion)" if len(b_hit) == len(base) else "removed in some seeds"
+        return f"removed (no {noun})" if len(b_hit) == len(base) else "removed in some seeds"
     if v_hit and not b_hit:
-        return "appeared (base never explodes)"
+        return f"appeared (base never {verb}s)"
     tol = SAME_TIMING_FRAC * n_steps
     lo_b, hi_b, lo_v, hi_v = min(b_hit), max(b_hit), min(v_hit), max(v_hit)
     med_b, med_v = float(np.median(b_hit)), float(np.median(v_hit))
@@ -54,7 +60,7 @@ def timing_word(base: list[int | None], variant: list[int | None], n_steps: int)
     else:
         word = "later" if lo_v > hi_b or (len(b_hit) == len(v_hit) == 1) else "later (seed ranges overlap)"
     if len(v_hit) < len(variant) or len(b_hit) < len(base):
-        word += " (some seeds never explode)"
+        word += f" (some seeds never {verb})"
     return word
 
 
@@ -74,9 +80,37 @@ def compare_explosions(base: RunGroup | None, variant: RunGroup | None, finished
     return timing_word(b, v, n), b, v
 
 
+def escape_steps(g: RunGroup | None) -> tuple[list[int | None], int]:
+    """(escape step of each finished seed that trapped, None for a trap held to the end; number of
+    finished seeds without a trap). Seeds that do not log composition (no trap reading) are in neither."""
+    if g is None:
+        return [], 0
+    read = [s for s in g.finished if s.trap is not None]
+    trapped = [s for s in read if s.trap.trapped]
+    return [s.trap.escape_step for s in trapped], len(read) - len(trapped)
+
+
+def compare_escapes(base: RunGroup | None, variant: RunGroup | None) -> tuple[str, list[int | None], list[int | None]]:
+    """(:func:`timing_word` on escape steps, base's, variant's) over finished trapped seeds; "no trap" when
+    the variant has finished seeds and none of them trapped."""
+    b, _ = escape_steps(base)
+    v, untrapped = escape_steps(variant)
+    if not v and untrapped:
+        return "no trap (nothing to escape)", b, v
+    ref = variant or base
+    return timing_word(b, v, ref.config.n_steps if ref is not None else 1, event="escape"), b, v
+
+
+NOT_MEMO_PREFIX = "not in the memo"
+"""A params file's ``memo_prediction`` that starts so is ours (issue 12's ablations), not the memo's."""
+
+
 def predicted_direction(prediction: str) -> str | None:
-    """``earlier`` / ``later`` / None from the memo's wording ("Possibly earlier ...")."""
+    """``earlier`` / ``later`` / None from the memo's wording ("Possibly earlier ..."); None for a
+    prediction of ours (:data:`NOT_MEMO_PREFIX`)."""
     p = prediction.lower()
+    if p.startswith(NOT_MEMO_PREFIX):
+        return None
     if "earlier" in p:
         return "earlier"
     if "later" in p:
@@ -84,24 +118,19 @@ def predicted_direction(prediction: str) -> str | None:
     return None
 
 
-def prediction_verdict(direction: str | None, observed: str, mechanism: bool = False) -> str:
-    """Verdict for one timing prediction from the observed comparison word.
+def prediction_verdict(direction: str | None, observed: str) -> str:
+    """Verdict for one timing prediction from the observed comparison word (:func:`timing_word`).
 
-    With a direction: ``consistent`` if observed starts with it (or the explosion was
-    removed and the prediction was "later": it moved past the end of the run);
-    ``contradicted`` if it went the other way, stayed the same, or was removed when "earlier"
-    was predicted; ``inconclusive`` for overlapping seeds, no data, or no explosion in either.
-    ``mechanism=True`` (the log_Z runs): ``supports the mechanism`` if the explosion was
-    removed, ``against the mechanism`` if the timing is unchanged or it still explodes.
+    ``consistent`` if observed starts with the predicted direction (or the event was removed and the
+    prediction was "later": it moved past the end of the run); ``contradicted`` if it went the other
+    way, stayed the same, or was removed when "earlier" was predicted; ``inconclusive`` for overlapping
+    seeds, some seeds without the event, no data, no event in either or no trap; ``no prediction``
+    without a direction.
     """
-    if observed in ("no data",) or observed.startswith("no explosion in either"):
+    if observed in ("no data",) or observed.endswith("in either") or observed.startswith("no trap"):
         return "inconclusive"
     if "overlap" in observed or "some seeds" in observed:
         return "inconclusive"
-    if mechanism:
-        if observed.startswith("removed"):
-            return "supports the memo's mechanism"
-        return "against the memo's mechanism"
     if direction is None:
         return "no prediction"
     if observed.startswith(direction):
@@ -120,27 +149,33 @@ def _expected_step(prediction: str, st: Study) -> str:
 
 
 def timing_rows(st: Study) -> list[dict[str, Any]]:
-    """One dict per change of "What Would Change the Timing?" (ablations, plus the documented
-    entropy-0.00 run against reward-C), with numbers over finished seeds."""
+    """One dict per prediction of the memo's "What Would Change the Timing?" (the ablations whose
+    ``memo_prediction`` names a direction, plus the documented entropy-0.00 run against reward-C), judged
+    on the escape from the trap (:func:`compare_escapes`) over finished seeds, with the explosion steps
+    beside it. A verdict needs :data:`MIN_TIMING_SEEDS` finished seeds on each side, else inconclusive."""
     base = st.get(EXAMPLE_RUN)
     entropy_run = "phase3b-entropy-0.00-10k"
-    variants: list[tuple[str, str, str, bool]] = [(*MEMO_LESS_ENTROPY, entropy_run, False)]
+    variants: list[tuple[str, str, str]] = [(*MEMO_LESS_ENTROPY, entropy_run)]
     for g in st.group("ablation"):
         pred = str(g.meta.get("memo_prediction", ""))
-        mech = predicted_direction(pred) is None
-        variants.append((g.meta.get("description", g.name), pred, g.name, mech))
+        if predicted_direction(pred) is not None:
+            variants.append((g.meta.get("description", g.name), pred, g.name))
+    n_base = len(base.finished) if base else 0
     rows = []
-    for change, pred, name, mech in variants:
+    for change, pred, name in variants:
         g = st.get(name)
-        word, b, v = compare_explosions(base, g)
+        word, b, v = compare_escapes(base, g)
         direction = predicted_direction(pred)
+        n = len(g.finished) if g else 0
+        verdict = prediction_verdict(direction, word)
+        if min(n, n_base) < MIN_TIMING_SEEDS and verdict != "inconclusive":
+            verdict = f"inconclusive ({min(n, n_base)} finished seed{'s' if min(n, n_base) != 1 else ''}; needs {MIN_TIMING_SEEDS})"
         rows.append({
-            "change": change, "run": name, "prediction": pred,
-            "direction": direction, "mechanism": mech, "observed": word,
-            "base_steps": b, "variant_steps": v,
-            "verdict": prediction_verdict(direction, word, mech),
-            "status": st.status_of(name),
-            "expected": _expected_step(pred, st),
+            "change": change, "run": name, "prediction": pred, "direction": direction, "observed": word,
+            "base_steps": b, "variant_steps": v, "verdict": verdict, "status": st.status_of(name),
+            "expected": _expected_step(pred, st), "seeds": n,
+            "base_explosions": [s.explosion_step for s in base.finished] if base else [],
+            "variant_explosions": [s.explosion_step for s in g.finished] if g else [],
         })  # fmt: skip
     return rows
 

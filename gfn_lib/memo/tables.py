@@ -297,18 +297,23 @@ def factors_table(st: Study) -> pd.DataFrame:
 
 
 def timing_table(st: Study) -> pd.DataFrame:
-    """Memo table "What Would Change the Timing?": the memo's prediction, our ablation's
-    explosion step (finished seeds) against the reward-C base's, and the verdict
-    (:func:`gfn_lib.memo.rules.timing_rows`)."""
+    """Memo table "What Would Change the Timing?": the memo's prediction and our ablation of reward-C that
+    makes the change, judged on the escape from the trap (finished seeds, ≈ memo steps) against
+    reward-C's, with both runs' explosion steps beside it (:func:`gfn_lib.memo.rules.timing_rows`)."""
+    def memo_steps(steps: list[int | None]) -> str:
+        return step_spread([None if s is None else round(st.to_memo_step(s)) for s in steps])
+
     rows = []
     for r in timing_rows(st):
         rows.append({
             "Change": r["change"], "Effect (memo)": r["prediction"],
             "Memo's step → our scale": r["expected"], "Our run": short_name(r["run"]),
             "Status": r["status"],
-            "Base explosion (reward-C, our steps)": step_spread(r["base_steps"]),
-            "Run's explosion (our steps)": step_spread(r["variant_steps"]),
-            "Observed": r["observed"], "Verdict": r["verdict"],
+            "Reward-C's escape (≈ memo)": memo_steps(r["base_steps"]),
+            "Run's escape (≈ memo)": memo_steps(r["variant_steps"]),
+            "Observed (escape)": r["observed"], "Verdict": r["verdict"],
+            "Explosions, reward-C → run (our steps)":
+                f"{step_spread(r['base_explosions'])} → {step_spread(r['variant_explosions'])}",
         })  # fmt: skip
     return pd.DataFrame(rows)
 

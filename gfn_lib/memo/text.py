@@ -19,7 +19,7 @@ from gfn_lib.memo.cells import NA, fmt_num, seed_note, spread, step_spread
 from gfn_lib.memo.mechanism import log_z_fix_table
 from gfn_lib.memo.published_vs_ours import Comparison, published_comparisons, published_text, value_near
 from gfn_lib.memo.quotes import EXAMPLE_RUN, MEMO_PHASE1_ACTIONS, MEMO_REWARD_C_TABLE, MEMO_WINDOW
-from gfn_lib.memo.rules import LOG_PF_FALL_MIN, log_pf_falls
+from gfn_lib.memo.rules import LOG_PF_FALL_MIN, MIN_TIMING_SEEDS, log_pf_falls, timing_rows
 from gfn_lib.memo.runs import Study, short_name
 from gfn_lib.memo.traps import PUBLISHED_TRAP_ESCAPE, PUBLISHED_TRAP_LETTERS, PUBLISHED_TRAP_ONSET, lowest, trap_summary
 from gfn_lib.memo.verdicts import claims, sensitivity_runs, sensitivity_scores
@@ -218,6 +218,25 @@ def claims_sentence(st: Study) -> str:
             f"refuted, {c.get('inconclusive', 0)} inconclusive on this profile's finished runs.")
     if refuted:
         text += " Not reproduced: " + "; ".join(f"“{r}”" for r in refuted) + "."
+    return text
+
+
+def timing_predictions_sentence(st: Study) -> str:
+    """How the memo's timing predictions fared on the escape step (:func:`gfn_lib.memo.rules.timing_rows`)."""
+    rows = timing_rows(st)
+    if not rows:
+        return "No run tests the memo's timing predictions in this profile."
+    kind = Counter("consistent" if r["verdict"].startswith("consistent") else
+                   "contradicted" if r["verdict"] == "contradicted" else "inconclusive" for r in rows)
+    text = (f"Of the memo's {len(rows)} timing predictions, judged on the escape step with ≥ {MIN_TIMING_SEEDS} "
+            f"finished seeds: {kind['consistent']} consistent, {kind['contradicted']} contradicted, "
+            f"{kind['inconclusive']} inconclusive.")
+    wrong = [r["change"] for r in rows if r["verdict"] == "contradicted"]
+    if wrong:
+        text += " Contradicted: " + "; ".join(wrong) + "."
+    thin = [r["change"] for r in rows if r["verdict"].startswith("inconclusive (")]
+    if thin:
+        text += " Too few seeds to judge: " + "; ".join(thin) + "."
     return text
 
 

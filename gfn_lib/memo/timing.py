@@ -14,27 +14,28 @@ from gfn_lib.analysis.timing import (
     Fit,
     SeedTiming,
     fit,
+    STATED,
     hits,
     loss_after_escape,
     predict,
     predicted_log_z,
+    is_test_of,
     trap_balance,
 )
 from gfn_lib.memo.cells import NA, fmt_num, step_spread
 from gfn_lib.memo.published_vs_ours import value_near
 from gfn_lib.memo.quotes import EXAMPLE_RUN
+from gfn_lib.memo.rules import MIN_TIMING_SEEDS
 from gfn_lib.memo.runs import RunGroup, Study, short_name
 
-MODEL_NAMES = {"gap": "log-Z gap", "clock": "policy clock", "decay": "lr decay"}
-MIN_SEEDS = 3
-"""A run's seeds judge a model only when at least this many finished (timing claims need ≥ 3 seeds)."""
+MODEL_NAMES = {"gap": "log-Z gap", "clock": "policy clock", "decay": "lr decay", "travel": "policy travel"}
 
 
 def seed_timings(g: RunGroup | None) -> list[SeedTiming]:
     """The finished seeds of a run that log the trap's columns."""
     if g is None:
         return []
-    return [SeedTiming(g.name, s.seed, s.config, s.trap, trap_balance(s.metrics, s.trap))
+    return [SeedTiming(g.name, s.seed, s.config, s.trap, trap_balance(s.metrics, s.trap), s.record.get("started"))
             for s in g.finished if s.trap is not None]  # fmt: skip
 
 
@@ -104,26 +105,33 @@ def escape_predictions_table(st: Study) -> pd.DataFrame:
 
 
 def model_verdicts(st: Study) -> list[dict]:
-    """Per model: its fitted number, per ablation run (≥ :data:`MIN_SEEDS` finished seeds) how many seeds
-    it hits, and the verdict: supported (≥ 2 of 3 seeds hit in every run), refuted (some run where no
-    seed is hit), else inconclusive."""
+    """Per model: its fitted number; per ablation run (≥ :data:`MIN_TIMING_SEEDS` finished seeds) how many seeds
+    it hits, split into runs that test it (all seeds started after the model was stated,
+    :func:`gfn_lib.analysis.timing.is_test_of`) and runs seen before (``post_hoc``, shown, not evidence);
+    and the verdict over the tests: supported (≥ 2 of 3 seeds hit in every run), refuted (some run where no
+    seed is hit), inconclusive otherwise, untested without a test."""
     f = timing_fit(st)
     runs = [(g, seed_timings(g)) for g in _tested_runs(st)]
-    runs = [(g, ts) for g, ts in runs if len(ts) >= MIN_SEEDS]
+    runs = [(g, ts) for g, ts in runs if len(ts) >= MIN_TIMING_SEEDS]
     out = []
     for m in MODELS:
         if f is None or not runs:
-            out.append({"model": m, "number": getattr(f, m) if f else math.nan, "per_run": {}, "verdict": "inconclusive"})
+            out.append({"model": m, "number": getattr(f, m) if f else math.nan, "per_run": {}, "post_hoc": {},
+                        "verdict": "inconclusive"})
             continue
-        per_run = {g.name: (sum(hits(predict(m, f, s), s.escape, s.cfg.n_steps) for s in ts), len(ts)) for g, ts in runs}
-        run_hit = [k >= math.ceil(2 * n / 3) for k, n in per_run.values()]
-        if all(run_hit):
+        per_run, post_hoc = {}, {}
+        for g, ts in runs:
+            score = (sum(hits(predict(m, f, s), s.escape, s.cfg.n_steps) for s in ts), len(ts))
+            (per_run if is_test_of(m, [s.started for s in ts]) else post_hoc)[g.name] = score
+        if not per_run:
+            verdict = "untested"
+        elif all(k >= math.ceil(2 * n / 3) for k, n in per_run.values()):
             verdict = "supported"
         elif any(k == 0 for k, _ in per_run.values()):
             verdict = "refuted"
         else:
             verdict = "inconclusive"
-        out.append({"model": m, "number": getattr(f, m), "per_run": per_run, "verdict": verdict})
+        out.append({"model": m, "number": getattr(f, m), "per_run": per_run, "post_hoc": post_hoc, "verdict": verdict})
     return out
 
 
@@ -134,20 +142,37 @@ def timing_models_table(st: Study) -> pd.DataFrame:
         "gap": lambda v: f"d* = {v:.1f} nats left to the balance",
         "clock": lambda v: f"escape at step {v:.0f} (≈ memo {fmt_num(st.to_memo_step(v), 'int')})",
         "decay": lambda v: f"f* = {v:.2f} of the base lr",
+        "travel": lambda v: f"L* = Σ lr = {v:.3g}",
     }
     rows = []
     for v in model_verdicts(st):
         rows.append({
             "Model": MODEL_NAMES[v["model"]],
             "Fitted on reward-C": (what[v["model"]](v["number"]) + f" ({f.n} seed{'s' if f.n != 1 else ''})") if f else NA,
-            "Seeds hit per ablation": "; ".join(f"{short_name(r)} {k}/{n}" for r, (k, n) in v["per_run"].items()) or NA,
+            "Stated": STATED[v["model"]].replace("T", " ")[:16] + " UTC",
+            "Seeds hit per ablation (runs started after it was stated)":
+                "; ".join(f"{short_name(r)} {k}/{n}" for r, (k, n) in v["per_run"].items()) or NA,
+            "Seen before it was stated (not evidence)":
+                "; ".join(f"{short_name(r)} {k}/{n}" for r, (k, n) in v["post_hoc"].items()) or "none",
             "Verdict": v["verdict"],
         })  # fmt: skip
     return pd.DataFrame(rows)
 
 
+def escape_losses(st: Study, run: str) -> list[dict[str, float]]:
+    """:func:`gfn_lib.analysis.timing.loss_after_escape` for each finished seed of ``run`` that escaped."""
+    g = st.get(run)
+    out = []
+    for s in seed_timings(g):
+        if s.escape is not None:
+            seed = next(x for x in g.finished if x.seed == s.seed)
+            out.append(loss_after_escape(seed.metrics, s.escape, s.cfg.n_steps))
+    return out
+
+
 def loss_after_escape_table(st: Study) -> pd.DataFrame:
-    """Each escaped seed: median loss just after the escape, (needed − log Z)² and its share."""
+    """Each escaped seed: median loss just after the escape, (needed − log Z)² and its share (not for a
+    loss without a learned log Z, ``logvar``: there is no lag to measure)."""
     rows = []
     for g in [st.get(EXAMPLE_RUN), *_tested_runs(st)]:
         for s in seed_timings(g):
@@ -155,6 +180,8 @@ def loss_after_escape_table(st: Study) -> pd.DataFrame:
                 continue
             run = next(x for x in g.finished if x.seed == s.seed)
             a = loss_after_escape(run.metrics, s.escape, s.cfg.n_steps)
+            if s.cfg.loss == "logvar":
+                a = {**a, "bias2": math.nan, "share": math.nan}
             rows.append({
                 "Run": short_name(s.run), "Seed": s.seed, "Escape": s.escape,
                 "Loss after escape (median)": fmt_num(a["loss"], ".3g"),
@@ -172,25 +199,33 @@ def timing_answer(st: Study) -> str:
         return "No reward-C seed of this profile trapped and escaped, so the timing models cannot be fitted."
     verdicts = model_verdicts(st)
     if not any(v["per_run"] for v in verdicts):
-        return (f"The models are fitted on {f.n} reward-C seed{'s' if f.n != 1 else ''}, but no ablation has {MIN_SEEDS} finished seeds yet "
+        return (f"The models are fitted on {f.n} reward-C seed{'s' if f.n != 1 else ''}, but no ablation has {MIN_TIMING_SEEDS} finished seeds yet "
                 "(`make study-all`), so none is tested.")  # fmt: skip
     by = {v["model"]: v for v in verdicts}
     supported = [MODEL_NAMES[m] for m in MODELS if by[m]["verdict"] == "supported"]
     refuted = [MODEL_NAMES[m] for m in MODELS if by[m]["verdict"] == "refuted"]
     shares = loss_after_escape_table(st)
     share_vals = pd.to_numeric(shares.get("Share of the loss", pd.Series(dtype=float)), errors="coerce").dropna()
+
+    def tally(m: str) -> tuple[int, int]:
+        return sum(k for k, _ in by[m]["per_run"].values()), sum(n for _, n in by[m]["per_run"].values())
+
+    def tested(m: str) -> str:
+        n_runs = len(by[m]["per_run"])
+        return f"{n_runs} ablation{'s' if n_runs != 1 else ''}" if n_runs else "no ablation started after it was stated"
+
     text = (
-        f"Fitted on {f.n} reward-C seed{'s' if f.n != 1 else ''} and tested on {len(next(iter(by.values()))['per_run'])} ablations "
-        f"(a hit: within {TOLERANCE_FRACTION:.0%} of the run): "
-        + "; ".join(f"**{MODEL_NAMES[m]}** {by[m]['verdict']}" for m in MODELS) + ". "
+        f"Fitted on {f.n} reward-C seed{'s' if f.n != 1 else ''}; each model is tested only on the ablations that started "
+        f"after it was written down (a hit: within {TOLERANCE_FRACTION:.0%} of the run): "
+        + "; ".join(f"**{MODEL_NAMES[m]}** {by[m]['verdict']} ({tested(m)})" for m in MODELS) + ". "
     )
     if supported:
         text += f"What the data support: {', '.join(supported)}. "
     else:
         text += "No simple model predicts the escape step on every ablation; "
-        best = max(MODELS, key=lambda m: sum(k for k, _ in by[m]["per_run"].values()))
-        k = sum(k for k, _ in by[best]["per_run"].values())
-        n = sum(n for _, n in by[best]["per_run"].values())
+        scored = [m for m in MODELS if tally(m)[1]]
+        best = max(scored, key=lambda m: tally(m)[0] / tally(m)[1])
+        k, n = tally(best)
         text += f"the closest is the {MODEL_NAMES[best]} ({k} of {n} ablation seeds hit). "
     if refuted:
         text += f"Refuted: {', '.join(refuted)} (an ablation where no seed is hit). "

@@ -109,7 +109,14 @@ SPEED_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_", "CU
 
 
 def write_run_record(setup: RunSetup, reward_info: Mapping[str, Any] | None = None) -> None:
-    """``run.json``: metadata, profile, seed, resolved config and reward provenance."""
+    """``run.json``: metadata, profile, seed, resolved config and reward provenance. ``started`` is the
+    first start (a resumed run keeps it; ``last_started`` is this start): timing predictions are told
+    from post-hoc fits by it (:data:`gfn_lib.analysis.timing.STATED`)."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%S")
+    try:
+        started = json.loads((setup.folder / "run.json").read_text()).get("started") or now
+    except (OSError, ValueError, AttributeError):
+        started = now
     record = {
         "run": setup.spec.name,
         "meta": setup.spec.meta,
@@ -124,7 +131,8 @@ def write_run_record(setup: RunSetup, reward_info: Mapping[str, Any] | None = No
         "torch": torch.__version__,
         "host": socket.gethostname(),
         "env": {k: os.environ.get(k) for k in SPEED_ENV},
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "started": started,
+        "last_started": now,
     }
     setup.folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(setup.folder / "run.json", json.dumps(record, indent=2, default=str))
