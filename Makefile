@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PROFILE ?=
 
-.PHONY: study study-all test bench lab clean-venv
+.PHONY: study study-all study-timing test bench lab clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,13 @@ study: $(STAMP)
 ## make study-all: every run in params/ (documented, ablations, sensitivity), then the report
 study-all: $(STAMP)
 	$(VENV)/bin/gfn-study sweep --all $(if $(PROFILE),--profile $(PROFILE))
+	$(VENV)/bin/gfn-study report $(if $(PROFILE),--profile $(PROFILE))
+
+## make study-timing: what the report's timing verdicts need (issue 12): reward-C, phase3b-entropy-0.00 and every
+## ablation in params/, 3 seeds each (66 runs: ~3 h on a 2-core CPU at the cpu profile), then the report
+TIMING_RUNS := gflownet-reward-C-improved-10k phase3b-entropy-0.00-10k $(sort $(basename $(notdir $(wildcard params/ablation-*.yaml))))
+study-timing: $(STAMP)
+	$(VENV)/bin/gfn-study sweep --seeds 3 $(if $(PROFILE),--profile $(PROFILE)) $(TIMING_RUNS)
 	$(VENV)/bin/gfn-study report $(if $(PROFILE),--profile $(PROFILE))
 
 ## make test: every test (unit, convergence, resume-after-kill, CLI, sweep, pipeline) + the notebooks via nbmake (smoke)
