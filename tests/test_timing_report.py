@@ -95,3 +95,13 @@ def test_the_timing_predictions_sentence_counts_the_table(study):
     text = memo.timing_predictions_sentence(study)
     assert "2 consistent, 1 contradicted" in text and "Larger model (8 layers)" in text
     assert "Too few seeds to judge: Smaller batch (16)" in text
+
+
+def test_a_trap_held_to_the_end_is_an_escape_after_the_end():
+    # censored, not unknown: one late escape and two traps held to the end are later than 83-103
+    assert memo.timing_word([83, 86, 103], [131, None, None], 167, event="escape") == "later"
+    assert memo.timing_word([83, 86, 103], [90, None, None], 167, event="escape") == "later (seed ranges overlap)"
+    assert memo.timing_word([83, 86, 103], [None, None, None], 167, event="escape") == "removed (no escape)"
+    assert memo.timing_word([83, 86, None], [84, 85, None], 167, event="escape") == "same"
+    # explosions keep the older, stricter reading
+    assert memo.timing_word([83, 86, 103], [131, None, None], 167) == "later (some seeds never explode)"

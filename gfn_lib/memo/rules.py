@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -38,8 +39,12 @@ _EVENT_WORDS = {"explosion": ("explosion", "explode"), "escape": ("escape", "esc
 def timing_word(base: list[int | None], variant: list[int | None], n_steps: int, event: str = "explosion") -> str:
     """Compare event steps over seeds (None: the seed never has the event): earlier / later / same /
     removed / appeared / none in either / overlapping seeds / no data. ``event``: ``explosion`` or
-    ``escape`` (only the words differ)."""
+    ``escape``. For an explosion, a seed that never has one makes a mixed comparison inconclusive
+    ("some seeds never explode"). For an escape, None is a trap held past the run's end, i.e. an escape
+    later than any observed one, and is compared as such (censored at the end)."""
     noun, verb = _EVENT_WORDS[event]
+    if event == "escape" and any(b is not None for b in base) and any(v is not None for v in variant):
+        return _censored_word(base, variant, n_steps)
     if not base or not variant:
         return "no data"
     b_hit = [s for s in base if s is not None]
@@ -62,6 +67,18 @@ def timing_word(base: list[int | None], variant: list[int | None], n_steps: int,
     if len(v_hit) < len(variant) or len(b_hit) < len(base):
         word += f" (some seeds never {verb})"
     return word
+
+
+def _censored_word(base: list[int | None], variant: list[int | None], n_steps: int) -> str:
+    """:func:`timing_word` for escapes, with a trap held to the end read as an escape after it (+inf)."""
+    b = [math.inf if s is None else s for s in base]
+    v = [math.inf if s is None else s for s in variant]
+    med_b, med_v = float(np.median(b)), float(np.median(v))
+    if med_b == med_v or abs(med_v - med_b) <= SAME_TIMING_FRAC * n_steps:
+        return "same"
+    if med_v < med_b:
+        return "earlier" if max(v) < min(b) else "earlier (seed ranges overlap)"
+    return "later" if min(v) > max(b) else "later (seed ranges overlap)"
 
 
 def compare_explosions(base: RunGroup | None, variant: RunGroup | None, finished_only: bool = True,
