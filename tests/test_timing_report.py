@@ -105,3 +105,18 @@ def test_a_trap_held_to_the_end_is_an_escape_after_the_end():
     assert memo.timing_word([83, 86, None], [84, 85, None], 167, event="escape") == "same"
     # explosions keep the older, stricter reading
     assert memo.timing_word([83, 86, 103], [131, None, None], 167) == "later (some seeds never explode)"
+
+
+def test_seeds_without_a_trap_test_no_model(tmp_path):
+    with fixture.frozen_params():
+        for i, s in enumerate(SEEDS):
+            fixture.write_run(tmp_path, memo.EXAMPLE_RUN, s, trapped(180 + 10 * i, i))
+            free = fixture.with_composition(fixture.curves(None, seed=60 + i), None, seed=60 + i)  # never trapped
+            fixture.write_run(tmp_path, "ablation-lr-1e-3", s, free, started=LATE)
+        st = memo.load_study(fixture.PROFILE, tmp_path)
+    v = {x["model"]: x for x in memo.model_verdicts(st)}
+    assert all(not x["per_run"] and x["verdict"] == "untested" for x in v.values())
+    assert memo.untested_runs(st) == ["ablation-lr-1e-3 (0 of 3 seeds trapped)"]
+    p = memo.escape_predictions_table(st)
+    assert (p[p.Run == "ablation-lr-1e-3"]["policy clock: predicted (error)"] == memo.NA).all()
+    assert memo.timing_table(st).set_index("Our run").loc["ablation-lr-1e-3", "Observed (escape)"].startswith("no trap")

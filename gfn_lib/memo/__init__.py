@@ -80,6 +80,7 @@ from gfn_lib.memo.timing import (
     model_verdicts,
     timing_answer,
     timing_models_table,
+    untested_runs,
 )
 from gfn_lib.memo.tables import (
     CONFIG_ROWS,
@@ -143,5 +144,5 @@ __all__ = [
     "sensitivity_scores", "sensitivity_sentence", "sensitivity_table", "short_name", "spread",
     "status_sentence", "step_spread", "styled", "timing_answer", "timing_models_table", "timing_predictions_sentence",
     "timing_rows", "timing_table", "timing_word", "trap_rule_text",
-    "trap_sentence", "trap_summary", "trap_table", "value_near",
+    "trap_sentence", "trap_summary", "trap_table", "untested_runs", "value_near",
 ]  # fmt: skip

@@ -40,7 +40,7 @@ def seed_timings(g: RunGroup | None) -> list[SeedTiming]:
 
 
 def timing_fit(st: Study) -> Fit | None:
-    """The three models fitted on the reward-C seeds that trapped and escaped."""
+    """The models fitted on the reward-C seeds that trapped and escaped."""
     return fit(seed_timings(st.get(EXAMPLE_RUN)))
 
 
@@ -93,7 +93,7 @@ def escape_predictions_table(st: Study) -> pd.DataFrame:
                 "logẐ(t) reachable by the end": fmt_num(predicted_log_z(s.cfg)[-1], ".1f"),
             }  # fmt: skip
             for m in MODELS:
-                if f is None:
+                if f is None or not s.trap.trapped:  # no trap: no escape to predict
                     row[f"{MODEL_NAMES[m]}: predicted (error)"] = NA
                     continue
                 p = predict(m, f, s)
@@ -105,19 +105,20 @@ def escape_predictions_table(st: Study) -> pd.DataFrame:
 
 
 def model_verdicts(st: Study) -> list[dict]:
-    """Per model: its fitted number; per ablation run (≥ :data:`MIN_TIMING_SEEDS` finished seeds) how many seeds
+    """Per model: its fitted number; per ablation run (≥ :data:`MIN_TIMING_SEEDS` finished seeds that trapped:
+    a seed without a trap has no escape to predict) how many seeds
     it hits, split into runs that test it (all seeds started after the model was stated,
     :func:`gfn_lib.analysis.timing.is_test_of`) and runs seen before (``post_hoc``, shown, not evidence);
     and the verdict over the tests: supported (≥ 2 of 3 seeds hit in every run), refuted (some run where no
     seed is hit), inconclusive otherwise, untested without a test."""
     f = timing_fit(st)
-    runs = [(g, seed_timings(g)) for g in _tested_runs(st)]
-    runs = [(g, ts) for g, ts in runs if len(ts) >= MIN_TIMING_SEEDS]
+    runs = [(g, [s for s in seed_timings(g) if s.trap.trapped]) for g in _tested_runs(st)]
+    runs = [(g, ts) for g, ts in runs if len(ts) >= MIN_TIMING_SEEDS]  # a model of the escape needs a trap
     out = []
     for m in MODELS:
         if f is None or not runs:
             out.append({"model": m, "number": getattr(f, m) if f else math.nan, "per_run": {}, "post_hoc": {},
-                        "verdict": "inconclusive"})
+                        "verdict": "untested" if f is not None else "inconclusive"})
             continue
         per_run, post_hoc = {}, {}
         for g, ts in runs:
@@ -132,6 +133,17 @@ def model_verdicts(st: Study) -> list[dict]:
         else:
             verdict = "inconclusive"
         out.append({"model": m, "number": getattr(f, m), "per_run": per_run, "post_hoc": post_hoc, "verdict": verdict})
+    return out
+
+
+def untested_runs(st: Study) -> list[str]:
+    """Ablations with finished seeds that are no test of any model: fewer than :data:`MIN_TIMING_SEEDS` trapped."""
+    out = []
+    for g in _tested_runs(st):
+        ts = seed_timings(g)
+        k = sum(s.trap.trapped for s in ts)
+        if k < MIN_TIMING_SEEDS:
+            out.append(f"{short_name(g.name)} ({k} of {len(ts)} seeds trapped)")
     return out
 
 
@@ -171,8 +183,8 @@ def escape_losses(st: Study, run: str) -> list[dict[str, float]]:
 
 
 def loss_after_escape_table(st: Study) -> pd.DataFrame:
-    """Each escaped seed: median loss just after the escape, (needed − log Z)² and its share (not for a
-    loss without a learned log Z, ``logvar``: there is no lag to measure)."""
+    """Each escaped seed: median loss just after the escape, (needed − log Z)² and its share (TB only: the
+    log Z-free loss has no lag to measure, and SubTB's loss is not the mean TB residual²)."""
     rows = []
     for g in [st.get(EXAMPLE_RUN), *_tested_runs(st)]:
         for s in seed_timings(g):
@@ -180,7 +192,7 @@ def loss_after_escape_table(st: Study) -> pd.DataFrame:
                 continue
             run = next(x for x in g.finished if x.seed == s.seed)
             a = loss_after_escape(run.metrics, s.escape, s.cfg.n_steps)
-            if s.cfg.loss == "logvar":
+            if s.cfg.loss != "tb":
                 a = {**a, "bias2": math.nan, "share": math.nan}
             rows.append({
                 "Run": short_name(s.run), "Seed": s.seed, "Escape": s.escape,
@@ -199,8 +211,8 @@ def timing_answer(st: Study) -> str:
         return "No reward-C seed of this profile trapped and escaped, so the timing models cannot be fitted."
     verdicts = model_verdicts(st)
     if not any(v["per_run"] for v in verdicts):
-        return (f"The models are fitted on {f.n} reward-C seed{'s' if f.n != 1 else ''}, but no ablation has {MIN_TIMING_SEEDS} finished seeds yet "
-                "(`make study-all`), so none is tested.")  # fmt: skip
+        return (f"The models are fitted on {f.n} reward-C seed{'s' if f.n != 1 else ''}, but no ablation has {MIN_TIMING_SEEDS} finished seeds that trapped "
+                "(`make study-timing`), so none is tested.")  # fmt: skip
     by = {v["model"]: v for v in verdicts}
     supported = [MODEL_NAMES[m] for m in MODELS if by[m]["verdict"] == "supported"]
     refuted = [MODEL_NAMES[m] for m in MODELS if by[m]["verdict"] == "refuted"]
@@ -229,6 +241,8 @@ def timing_answer(st: Study) -> str:
         text += f"the closest is the {MODEL_NAMES[best]} ({k} of {n} ablation seeds hit). "
     if refuted:
         text += f"Refuted: {', '.join(refuted)} (an ablation where no seed is hit). "
+    if untested_runs(st):
+        text += f"No test of any model (too few seeds trapped): {', '.join(untested_runs(st))}. "
     if len(share_vals):
         text += (f"After the escape, (needed − log Z)² is {share_vals.min():.2f}–{share_vals.max():.2f} of the loss "
                  f"(median {share_vals.median():.2f}) over {len(share_vals)} escapes: "
