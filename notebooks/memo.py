@@ -176,7 +176,7 @@ display(memo.styled(memo.factors_table(st)))
 # published setup the memo's "explosion" is the end of the low-entropy trap: the published run's loss
 # exploded as it escaped. So each prediction is judged on the **escape step** (finished seeds that
 # trapped; "same" = within 5% of the run's length; a trap held to the end counts as "never"), and
-# only with ≥ 3 finished seeds on both sides; the explosion steps are in the last column for
+# only with ≥ 3 finished seeds that trapped on both sides; the explosion steps are in the last column for
 # comparison. The memo's step numbers are mapped to this profile. Our own predictions (issue 12's
 # ablations, "not in the memo") are judged in the next section.
 

@@ -52,7 +52,7 @@ def test_what_would_change_the_timing_is_judged_on_the_escape_with_three_seeds(s
     assert t.loc["ablation-8-layers", "Observed (escape)"] == "later"
     assert t.loc["ablation-8-layers", "Verdict"] == "contradicted"
     # one seed is not a timing verdict, however clear it looks
-    assert t.loc["ablation-batch-16", "Verdict"].startswith("inconclusive (1 finished seed")
+    assert t.loc["ablation-batch-16", "Verdict"].startswith("inconclusive (1 trapped seed;")
     assert "ablation-log-z-lr-x100" not in t.index  # a prediction of ours, judged in "What ends the trap?"
     assert t.loc["ablation-lr-1e-3", "Run's escape (≈ memo)"].startswith("2,333")  # step 70 at 0.03
 

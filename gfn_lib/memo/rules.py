@@ -169,7 +169,8 @@ def timing_rows(st: Study) -> list[dict[str, Any]]:
     """One dict per prediction of the memo's "What Would Change the Timing?" (the ablations whose
     ``memo_prediction`` names a direction, plus the documented entropy-0.00 run against reward-C), judged
     on the escape from the trap (:func:`compare_escapes`) over finished seeds, with the explosion steps
-    beside it. A verdict needs :data:`MIN_TIMING_SEEDS` finished seeds on each side, else inconclusive."""
+    beside it. A verdict needs :data:`MIN_TIMING_SEEDS` finished seeds that trapped on each side (a seed without
+    a trap has no escape to time), else inconclusive."""
     base = st.get(EXAMPLE_RUN)
     entropy_run = "phase3b-entropy-0.00-10k"
     variants: list[tuple[str, str, str]] = [(*MEMO_LESS_ENTROPY, entropy_run)]
@@ -177,7 +178,6 @@ def timing_rows(st: Study) -> list[dict[str, Any]]:
         pred = str(g.meta.get("memo_prediction", ""))
         if predicted_direction(pred) is not None:
             variants.append((g.meta.get("description", g.name), pred, g.name))
-    n_base = len(base.finished) if base else 0
     rows = []
     for change, pred, name in variants:
         g = st.get(name)
@@ -185,8 +185,9 @@ def timing_rows(st: Study) -> list[dict[str, Any]]:
         direction = predicted_direction(pred)
         n = len(g.finished) if g else 0
         verdict = prediction_verdict(direction, word)
-        if min(n, n_base) < MIN_TIMING_SEEDS and verdict != "inconclusive":
-            verdict = f"inconclusive ({min(n, n_base)} finished seed{'s' if min(n, n_base) != 1 else ''}; needs {MIN_TIMING_SEEDS})"
+        k = min(len(b), len(v))  # seeds with an escape time (a trap; held to the end counts)
+        if k < MIN_TIMING_SEEDS and verdict != "inconclusive":
+            verdict = f"inconclusive ({k} trapped seed{'s' if k != 1 else ''}; needs {MIN_TIMING_SEEDS})"
         rows.append({
             "change": change, "run": name, "prediction": pred, "direction": direction, "observed": word,
             "base_steps": b, "variant_steps": v, "verdict": verdict, "status": st.status_of(name),

@@ -229,7 +229,7 @@ def timing_predictions_sentence(st: Study) -> str:
     kind = Counter("consistent" if r["verdict"].startswith("consistent") else
                    "contradicted" if r["verdict"] == "contradicted" else "inconclusive" for r in rows)
     text = (f"Of the memo's {len(rows)} timing predictions, judged on the escape step with ≥ {MIN_TIMING_SEEDS} "
-            f"finished seeds: {kind['consistent']} consistent, {kind['contradicted']} contradicted, "
+            f"finished seeds that trapped: {kind['consistent']} consistent, {kind['contradicted']} contradicted, "
             f"{kind['inconclusive']} inconclusive.")
     wrong = [r["change"] for r in rows if r["verdict"] == "contradicted"]
     if wrong:
