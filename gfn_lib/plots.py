@@ -191,30 +191,31 @@ METRIC_PANELS = [
 
 
 def plot_metric_panels(runs: dict[str, SeedCurves], step_scale: float = 1.0, title: str = "",
-                       panels: list[tuple[str, str]] | None = None) -> plt.Figure:
+                       panels: list[tuple[str, str]] | None = None, mark_trap: bool = True) -> plt.Figure:
     """mean_log_pf, mean_reward and log_Z (smoothed) of every run on a shared step axis, one
-    panel per metric; explosions marked with an X on each curve, low-entropy traps as a band along
-    the bottom (▼ onset, ▲ escape)."""
+    panel per metric; explosions marked with an X on each curve, low-entropy traps (``mark_trap``) as a
+    band along the bottom (▼ onset, ▲ escape): too many runs' bands would fill the panel."""
     sns.set_theme(style="whitegrid", context="notebook")
     panels = panels or METRIC_PANELS
     fig, axes = plt.subplots(len(panels), 1, figsize=(13, 3.3 * len(panels)), sharex=True, squeeze=False)
     colors = _palette(runs)
     any_drawn = False
     for ax, (col, label) in zip(axes[:, 0], panels):
-        drew = _draw(ax, runs, col, colors, mark_explosion=True, mark_trap=True)
+        drew = _draw(ax, runs, col, colors, mark_explosion=True, mark_trap=mark_trap)
         any_drawn |= drew
         if not drew:
             _no_data(ax)
         ax.set_ylabel(label)
     if any_drawn:
         axes[0, 0].plot([], [], marker="X", ms=9, color="0.3", mec="black", ls="none", label="detected explosion")
-        if _has_trap(runs):
+        if mark_trap and _has_trap(runs):
             _trap_legend(axes[0, 0])
-        axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
         _memo_axis(axes[0, 0], step_scale)
     axes[-1, 0].set_xlabel("training step (this profile)")
     fig.suptitle(title, fontsize=13)
     fig.tight_layout()
+    if any_drawn:  # after the layout: a long legend runs down beside the panels instead of squeezing them
+        axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
     return fig
 
 
@@ -306,6 +307,49 @@ def plot_composition(runs: dict[str, SeedCurves], step_scale: float = 1.0, title
                        label="published reward-C trap" if ax is ax_h else None)
     if ax_h.lines:
         ax_h.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
+    return fig
+
+
+def plot_escape_grid(base: tuple[str, SeedCurves], variants: dict[str, SeedCurves], step_scale: float = 1.0,
+                     title: str = "", col: str = "composition_entropy", ncols: int = 4) -> plt.Figure:
+    """One small panel per variant: its seeds' smoothed ``col`` (composition entropy by default) in colour over
+    the base run's seeds in grey, each trap's escape marked ▲ (a trap held to the end: ▶ at the last step), the
+    trap detector's threshold dashed. For many ablations at once, where one shared axis is unreadable."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    names = [k for k, v in variants.items() if v] or ["runs"]
+    nrows = math.ceil(len(names) / ncols)
+    fig, axes = plt.subplots(nrows, min(ncols, len(names)), figsize=(3.6 * min(ncols, len(names)), 2.5 * nrows),
+                             sharex=True, sharey=True, squeeze=False)
+    base_name, base_seeds = base
+    for i, (ax, name) in enumerate(zip(axes.flat, names)):
+        if i < axes.shape[1]:  # the top row carries the memo-step axis
+            _memo_axis(ax, step_scale)
+        seeds = variants.get(name, [])
+        if not seeds:
+            _no_data(ax)
+            continue
+        for curves, color, z in ((base_seeds, "0.65", 1), (seeds, "C3", 2)):
+            for c in curves:
+                if col not in c.df or c.df[col].isna().all():
+                    continue
+                y = _smoothed(c.df, col)
+                ax.plot(c.df["step"], y, color=color, lw=1.1, zorder=z)
+                if c.trap is not None and color != "0.65":
+                    end = c.trap[1] if c.trap[1] is not None else int(c.df["step"].max())
+                    j = (c.df["step"] - end).abs().idxmin()
+                    ax.plot([end], [y.loc[j]], marker="^" if c.trap[1] is not None else ">", ms=7, color=color,
+                            mec="black", mew=0.5, ls="none", zorder=3)
+        ax.axhline(TRAP_ENTROPY_MAX, color="0.3", ls="--", lw=0.8)
+        ax.set_title(name, fontsize=9)
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(col.replace("_", " "), fontsize=9)
+    for ax in axes[-1]:
+        ax.set_xlabel("training step (this profile)", fontsize=9)
+    fig.suptitle(f"{title}\n(grey: {base_name}'s seeds; colour: the run's seeds; ▲ escape, ▶ trap held to the end; "
+                 f"dashed: the trap threshold {TRAP_ENTROPY_MAX:g})", fontsize=11)
+    fig.tight_layout()
     return fig
 
 

@@ -124,7 +124,8 @@ display(memo.styled(memo.explosion_table(st)))
 
 # %% [markdown]
 # ### mean log P_F, mean reward and log Z per run
-# Shared step axis; X = detected explosion; bottom band = low-entropy trap (▼ onset, ▲ escape).
+# Shared step axis; X = detected explosion; bottom band = low-entropy trap (▼ onset, ▲ escape; documented
+# runs only: the ablations' traps are drawn one panel per ablation in "What ends the trap?").
 # The memo's mechanism predicts a reward rise, a fall of mean log P_F and a log Z that lags behind
 # at each explosion.
 
@@ -198,9 +199,11 @@ display(Markdown(memo.timing_predictions_sentence(st)))
 # written down** (run records' `started` against the model's commit time); runs seen before are shown
 # apart. A model is supported when it hits ≥ 2 of 3 seeds of every run that tests it, refuted when some
 # such run has no seed hit. First, each ablation with the prediction written in its params file before it
-# ran, and what happened; then every seed against the models.
+# ran, and what happened (the figure: each ablation's composition entropy against reward-C's); then every
+# seed against the models.
 
 # %%
+display(figs["escape_grid"])
 display(memo.styled(memo.ablation_outcomes_table(st)))
 display(memo.styled(memo.escape_predictions_table(st)))
 display(memo.styled(memo.timing_models_table(st)))

@@ -6,7 +6,7 @@ from typing import Any
 
 from gfn_lib import plots
 from gfn_lib.memo.quotes import EXAMPLE_RUN, MEMO_WINDOW
-from gfn_lib.memo.runs import RunGroup, SeedRun, Study
+from gfn_lib.memo.runs import RunGroup, SeedRun, Study, short_name
 from gfn_lib.memo.traps import PUBLISHED_TRAP_ESCAPE, PUBLISHED_TRAP_ONSET
 from gfn_lib.memo.verdicts import sensitivity_runs
 
@@ -40,7 +40,8 @@ def make_figures(st: Study, save: bool = True) -> dict[str, Any]:
         "metrics_documented": plots.plot_metric_panels(
             docs, step_scale=st.step_scale, title=f"Documented runs ({name} profile)"),
         "metrics_ablations": plots.plot_metric_panels(
-            abl, step_scale=st.step_scale, title=f"Ablations of reward-C ({name} profile)"),
+            abl, step_scale=st.step_scale, mark_trap=False,
+            title=f"Ablations of reward-C ({name} profile; each one's trap and escape: the escape grid)"),
         "metrics_sensitivity": plots.plot_metric_panels(
             sens, step_scale=st.step_scale, title=f"Sensitivity runs: unstated settings varied ({name} profile)"),
         "tb_residual": plots.plot_tb_residual(
@@ -49,6 +50,10 @@ def make_figures(st: Study, save: bool = True) -> dict[str, Any]:
         "log_pf_decomposition": plots.plot_log_pf_decomposition(
             docs_and_abl, step_scale=st.step_scale,
             title=f"mean log P_F = mean actions × log P_F per action ({name} profile)"),
+        "escape_grid": plots.plot_escape_grid(
+            (short_name(EXAMPLE_RUN), curves.get(EXAMPLE_RUN, [])),
+            {g.short_name: curves[g.name] for g in st.group("ablation")}, step_scale=st.step_scale,
+            title=f"The trap and its escape in each ablation of reward-C ({name} profile)"),
         "composition": plots.plot_composition(
             docs, step_scale=st.step_scale,
             published_trap=(st.to_run_step(PUBLISHED_TRAP_ONSET), st.to_run_step(PUBLISHED_TRAP_ESCAPE[0])),
