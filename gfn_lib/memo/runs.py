@@ -235,6 +235,10 @@ class Study:
     def to_memo_step(self, step: float | None) -> float | None:
         return run_to_memo_step(step, self.step_scale)
 
+    def to_memo_steps(self, steps: list[int | None]) -> list[int | None]:
+        """Run steps as whole memo steps, None (never) kept: how the report's tables show step lists."""
+        return [None if s is None else round(self.to_memo_step(s)) for s in steps]
+
     @property
     def n_with_data(self) -> int:
         return sum(len(g.with_data) for g in self.runs.values())

@@ -260,7 +260,7 @@ def evidence_table(st: Study) -> pd.DataFrame:
         rows.append({
             "Run": r.run, "Status": g.status_text if g else "not run",
             "Explosion Step (≈ memo steps)": step_spread(
-                [None if s is None else round(st.to_memo_step(s)) for s in steps]) if seeds else NA,
+                st.to_memo_steps(steps)) if seeds else NA,
             "Explosion Step (our steps)": step_spread(steps) if seeds else NA,
             "Why different? (ours, from the data)": why,
             "Explosion Step (memo)": r.explosion_step, "Why different? (memo)": r.why,
@@ -300,17 +300,14 @@ def timing_table(st: Study) -> pd.DataFrame:
     """Memo table "What Would Change the Timing?": the memo's prediction and our ablation of reward-C that
     makes the change, judged on the escape from the trap (finished seeds, ≈ memo steps) against
     reward-C's, with both runs' explosion steps beside it (:func:`gfn_lib.memo.rules.timing_rows`)."""
-    def memo_steps(steps: list[int | None]) -> str:
-        return step_spread([None if s is None else round(st.to_memo_step(s)) for s in steps])
-
     rows = []
     for r in timing_rows(st):
         rows.append({
             "Change": r["change"], "Effect (memo)": r["prediction"],
             "Memo's step → our scale": r["expected"], "Our run": short_name(r["run"]),
             "Status": r["status"],
-            "Reward-C's escape (≈ memo)": memo_steps(r["base_steps"]),
-            "Run's escape (≈ memo)": memo_steps(r["variant_steps"]),
+            "Reward-C's escape (≈ memo)": step_spread(st.to_memo_steps(r["base_steps"])),
+            "Run's escape (≈ memo)": step_spread(st.to_memo_steps(r["variant_steps"])),
             "Observed (escape)": r["observed"], "Verdict": r["verdict"],
             "Explosions, reward-C → run (our steps)":
                 f"{step_spread(r['base_explosions'])} → {step_spread(r['variant_explosions'])}",

@@ -39,6 +39,11 @@ def seed_timings(g: RunGroup | None) -> list[SeedTiming]:
             for s in g.finished if s.trap is not None]  # fmt: skip
 
 
+def _trapped(g: RunGroup | None) -> list[SeedTiming]:
+    """The seeds that can test a model of the escape: those that trapped."""
+    return [s for s in seed_timings(g) if s.trap.trapped]
+
+
 def timing_fit(st: Study) -> Fit | None:
     """The models fitted on the reward-C seeds that trapped and escaped."""
     return fit(seed_timings(st.get(EXAMPLE_RUN)))
@@ -112,8 +117,7 @@ def model_verdicts(st: Study) -> list[dict]:
     and the verdict over the tests: supported (≥ 2 of 3 seeds hit in every run), refuted (some run where no
     seed is hit), inconclusive otherwise, untested without a test."""
     f = timing_fit(st)
-    runs = [(g, [s for s in seed_timings(g) if s.trap.trapped]) for g in _tested_runs(st)]
-    runs = [(g, ts) for g, ts in runs if len(ts) >= MIN_TIMING_SEEDS]  # a model of the escape needs a trap
+    runs = [(g, ts) for g in _tested_runs(st) if len(ts := _trapped(g)) >= MIN_TIMING_SEEDS]
     out = []
     for m in MODELS:
         if f is None or not runs:
@@ -171,29 +175,33 @@ def timing_models_table(st: Study) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def escape_losses(st: Study, run: str) -> list[dict[str, float]]:
-    """:func:`gfn_lib.analysis.timing.loss_after_escape` for each finished seed of ``run`` that escaped."""
-    g = st.get(run)
+def _escaped(g: RunGroup | None) -> list[tuple[SeedTiming, dict[str, float]]]:
+    """Each finished seed of ``g`` that escaped, with :func:`gfn_lib.analysis.timing.loss_after_escape` (the
+    lag's terms NaN for a loss other than TB: the log Z-free loss has no lag to measure, and SubTB's loss is
+    not the mean TB residual²)."""
     out = []
     for s in seed_timings(g):
-        if s.escape is not None:
-            seed = next(x for x in g.finished if x.seed == s.seed)
-            out.append(loss_after_escape(seed.metrics, s.escape, s.cfg.n_steps))
+        if s.escape is None:
+            continue
+        seed = next(x for x in g.finished if x.seed == s.seed)
+        a = loss_after_escape(seed.metrics, s.escape, s.cfg.n_steps)
+        if s.cfg.loss != "tb":
+            a = {**a, "bias2": math.nan, "share": math.nan}
+        out.append((s, a))
     return out
 
 
+def escape_losses(st: Study, run: str) -> list[dict[str, float]]:
+    """The loss after each escape of ``run``'s finished seeds (:func:`_escaped`)."""
+    return [a for _, a in _escaped(st.get(run))]
+
+
 def loss_after_escape_table(st: Study) -> pd.DataFrame:
-    """Each escaped seed: median loss just after the escape, (needed − log Z)² and its share (TB only: the
-    log Z-free loss has no lag to measure, and SubTB's loss is not the mean TB residual²)."""
+    """Each escaped seed: median loss just after the escape, (needed − log Z)² and its share (TB only,
+    :func:`_escaped`)."""
     rows = []
     for g in [st.get(EXAMPLE_RUN), *_tested_runs(st)]:
-        for s in seed_timings(g):
-            if s.escape is None:
-                continue
-            run = next(x for x in g.finished if x.seed == s.seed)
-            a = loss_after_escape(run.metrics, s.escape, s.cfg.n_steps)
-            if s.cfg.loss != "tb":
-                a = {**a, "bias2": math.nan, "share": math.nan}
+        for s, a in _escaped(g):
             rows.append({
                 "Run": short_name(s.run), "Seed": s.seed, "Escape": s.escape,
                 "Loss after escape (median)": fmt_num(a["loss"], ".3g"),

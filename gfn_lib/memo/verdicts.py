@@ -287,17 +287,13 @@ def claims(st: Study) -> list[Claim]:
         v_ = r["verdict"]
         verdict = ("supported" if v_.startswith("consistent") else "refuted" if v_ == "contradicted"
                    else "inconclusive")
-        ev = (f"escape (≈ memo step): reward-C {step_spread([_memo(st, x) for x in r['base_steps']])}, "
-              f"{short_name(r['run'])} {step_spread([_memo(st, x) for x in r['variant_steps']])} "
+        ev = (f"escape (≈ memo step): reward-C {step_spread(st.to_memo_steps(r['base_steps']))}, "
+              f"{short_name(r['run'])} {step_spread(st.to_memo_steps(r['variant_steps']))} "
               f"({r['seeds']} finished seed{'' if r['seeds'] == 1 else 's'}): {r['observed']}")
         out.append(Claim(f"{r['change']} → {r['prediction']}",
                          "the escape from the trap (where the loss explodes) moves the other way, or not at all",
                          ev, verdict))
     return out
-
-
-def _memo(st: Study, step: int | None) -> int | None:
-    return None if step is None else round(st.to_memo_step(step))
 
 
 def claims_table(st: Study) -> pd.DataFrame:
