@@ -192,27 +192,38 @@ class RandomTape:
     (0 with probability p, else 1 / (1 - p)). Run r's numbers depend only on its generator and on the
     sequence of shapes taken, never on the other runs or on R (a run stacked with others draws exactly
     what it draws alone), and a shorter sequence of takes reads a prefix of a longer one (the sampler
-    that stops early uses the numbers the static one uses). Refills draw at least :attr:`CHUNK` per run."""
+    that stops early uses the numbers the static one uses). Refills draw at least ``chunk`` per run.
+
+    (Filling the R rows from R threads at once was tried: on a 2-core CPU it is slower, because
+    torch's OpenMP threads spin between kernels and the fill threads compete with them.)"""
 
     CHUNK = 1 << 18
 
-    def __init__(self, generators: Sequence[torch.Generator], device: torch.device, keep: float | None = None) -> None:
-        self.generators, self.device, self.keep = list(generators), device, keep
+    def __init__(self, generators: Sequence[torch.Generator], device: torch.device, keep: float | None = None,
+                 chunk: int = CHUNK) -> None:  # fmt: skip
+        self.generators, self.device, self.keep, self.chunk = list(generators), device, keep, chunk
         self.buffer = torch.empty(len(self.generators), 0, device=device)  # [R, n]
         self.pos = 0
 
     def take(self, *shape: int) -> torch.Tensor:
         n = math.prod(shape)
         if self.pos + n > self.buffer.shape[1]:
-            rest = self.buffer[:, self.pos :]
-            m = max(self.CHUNK, n - rest.shape[1])
-            fresh = torch.stack([torch.rand(m, generator=g, device=self.device) for g in self.generators])
-            if self.keep is not None:  # in place: u >= p -> 1.0 / 0.0, then the dropout scale
-                fresh.ge_(1.0 - self.keep).mul_(1.0 / self.keep)
-            self.buffer, self.pos = (torch.cat([rest, fresh], 1) if rest.shape[1] else fresh), 0
+            self._refill(n)
         out = self.buffer[:, self.pos : self.pos + n]
         self.pos += n
         return out.view(len(self.generators), *shape)
+
+    def _refill(self, n: int) -> None:
+        """Keep the unread rest, then append at least ``max(chunk, n - rest)`` fresh numbers per run,
+        drawn in place (run r's row from generator r)."""
+        rest = self.buffer.shape[1] - self.pos
+        buffer = torch.empty(len(self.generators), rest + max(self.chunk, n - rest), device=self.device)  # [R, m]
+        buffer[:, :rest] = self.buffer[:, self.pos :]
+        for r, gen in enumerate(self.generators):  # run r's row from generator r, in place (no stacked copy)
+            buffer[r, rest:].uniform_(generator=gen)
+        if self.keep is not None:  # in place: u >= p -> 1.0 / 0.0, then the dropout scale
+            buffer[:, rest:].ge_(1.0 - self.keep).mul_(1.0 / self.keep)
+        self.buffer, self.pos = buffer, 0
 
 
 def _linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -377,7 +388,7 @@ class PolicyStack:
         env, dev, R, B, T = self.env, self.device, self.R, batch_size, self.env.horizon
         P = self._params()
         drops = RandomTape(fork_generators(generators), dev, keep=1.0 - self.p_drop) if self.p_drop else None
-        noise = RandomTape(generators, dev)  # Gumbel noise
+        noise = RandomTape(generators, dev, chunk=B * env.n_actions * T)  # Gumbel noise: one refill per call
         temp = torch.tensor(list(temperature), device=dev).view(R, 1, 1)
         eps = torch.tensor(list(epsilon), device=dev).view(R, 1, 1)
         caches = torch.zeros(self.n_layers, 2, R, B, self.H, T, self.D // self.H, device=dev, dtype=P["head.weight"].dtype)

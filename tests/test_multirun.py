@@ -75,12 +75,16 @@ def test_stacking_refuses_policies_of_different_shapes(tiny_config):
 
 
 def test_random_tape_gives_a_run_the_same_numbers_alone_and_stacked():
-    def tape(seeds):
-        return RandomTape([torch.Generator().manual_seed(s) for s in seeds], torch.device("cpu"))
+    def tape(seeds, keep=None, chunk=1000):
+        return RandomTape([torch.Generator().manual_seed(s) for s in seeds], torch.device("cpu"), keep, chunk)
 
-    alone, stacked = tape([7]), tape([3, 7, 9])
-    for shape in [(5,), (2, 40000), (3, 3), (70000,)]:  # crosses refills of CHUNK values
-        a, s = alone.take(*shape), stacked.take(*shape)
-        assert a.shape == (1, *shape) and s.shape == (3, *shape)
-        torch.testing.assert_close(a[0], s[1], rtol=0, atol=0)
-        assert not torch.equal(s[0], s[1])
+    for keep in (None, 0.9):
+        alone, stacked, big = tape([7], keep), tape([3, 7, 9], keep), tape([7], keep, chunk=1 << 20)
+        for shape in [(5,), (2, 400), (3, 3), (1700,), (999,)]:  # crosses refills of 1000 values, and one of more
+            a, s, b = alone.take(*shape), stacked.take(*shape), big.take(*shape)
+            assert a.shape == (1, *shape) and s.shape == (3, *shape)
+            torch.testing.assert_close(a[0], s[1], rtol=0, atol=0)
+            torch.testing.assert_close(a, b, rtol=0, atol=0)  # refill sizes never change the numbers
+            assert not torch.equal(s[0], s[1])
+        if keep is not None:
+            torch.testing.assert_close(torch.unique(s), torch.tensor([0.0, 1 / keep]))
