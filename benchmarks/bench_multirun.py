@@ -3,12 +3,12 @@ against the same runs one at a time, measured side by side in one sitting.
 
 For each policy shape and R in ``--runs``: R runs of the published setup (dropout 0.1, Xavier init,
 AdamW, clipping; seeds 0..R-1; a lookup-table reward so the policy is what is timed) take ``--steps``
-stacked steps after ``--warmup`` unmeasured ones. R = 1 is gfn_lib's single run (the KV-cached
-sampler and one-pass scoring, as every run uses); ``ref`` is an independent plain-PyTorch single run
-of the same work (``reference_step.py``), measured in the same sitting, so the stack is also judged
-against code it does not share. Printed per row: ms per stacked step, ms per run-step, steps/s of one
-run, run-steps/s of all R together, and the speed-up over R = 1 and over ``ref`` (six separate runs
-one after another give the single run's run-steps/s).
+stacked steps after ``--warmup`` unmeasured ones, all rows of a shape interleaved round by round.
+R = 1 is gfn_lib's single run (the KV-cached sampler and one-pass scoring, as every run uses); ``ref``
+is an independent plain-PyTorch single run of the same work (``reference_step.py``), so the stack is
+also judged against code it does not share. Printed per row: ms per stacked step, ms per run-step,
+steps/s of one run, run-steps/s of all R together, the speed-up over R = 1 (median, and its range over
+the rounds) and over ``ref`` (six separate runs one after another give the single run's run-steps/s).
 
     python benchmarks/bench_multirun.py                       # small + memo shapes, R = 1, 6, 18
     python benchmarks/bench_multirun.py --shapes small --runs 1 6
@@ -18,8 +18,10 @@ one after another give the single run's run-steps/s).
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
+from collections.abc import Callable
 
 import reference_step
 import torch
@@ -38,45 +40,63 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def measure(shape: str, n_runs: int, steps: int, warmup: int, overrides: dict) -> tuple[float, torch.device]:
-    """Median seconds per stacked step of ``n_runs`` runs, and their device."""
+def contenders(shape: str, runs: list[int], overrides: dict, reference: bool) -> tuple[dict[str, Callable[[], object]], torch.device]:
+    """One step function per row: ``"ref"`` (the plain single run, default setup only) and each R (R runs
+    of the published setup, seeds 0..R-1, a lookup-table reward so the policy is what is timed)."""
     published = load_setup("published", "benchmarks/bench_multirun.py")
     base = {**published, "reward": "table", "wandb_mode": "disabled", "warmup_steps": 0, "n_steps": 10**6}
-    trainers = [Trainer(make_config({**base, **SHAPES[shape], "seed": s, **overrides})) for s in range(n_runs)]
-    device, times = trainers[0].device, []
-    for i in range(warmup + steps):
-        _sync(device)
-        t0 = time.perf_counter()
-        train_steps(trainers)
-        _sync(device)
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times), device
+    steps: dict[str, Callable[[], object]] = {}
+    for r in runs:
+        trainers = [Trainer(make_config({**base, **SHAPES[shape], "seed": s, **overrides})) for s in range(r)]
+        steps[str(r)] = functools.partial(train_steps, trainers)
+    device = trainers[0].device
+    if reference and set(overrides) <= {"device"}:  # the reference knows the default setup only
+        steps = {"ref": reference_step.ReferenceRun(*reference_step.SHAPES[shape], device=device.type).step, **steps}
+    return steps, device
+
+
+def measure(steps: dict[str, Callable[[], object]], device: torch.device, rounds: int, warmup: int) -> dict[str, list[float]]:
+    """Seconds per step of each contender, interleaved: every round steps each once, so a slow spell of
+    the machine hits all rows alike (this 2-core VM drifts by +-15% over minutes)."""
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for i in range(warmup + rounds):
+        for name, step in steps.items():
+            _sync(device)
+            t0 = time.perf_counter()
+            step()
+            _sync(device)
+            if i >= warmup:
+                times[name].append(time.perf_counter() - t0)
+    return times
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", nargs="*", default=list(SHAPES), choices=list(SHAPES))
     parser.add_argument("--runs", nargs="*", type=int, default=[1, 6, 18])
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=5, help="measured rounds (each steps every row once)")
+    parser.add_argument("--warmup", type=int, default=2, help="unmeasured rounds first")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE")
     parser.add_argument("--no-reference", dest="reference", action="store_false", help="skip the plain single-run reference")
     args = parser.parse_args()
     overrides = parse_overrides(args.set)
     print(f"threads={torch.get_num_threads()} overrides={overrides or '-'} (published setup, batch 64, lengths 10-30)")
-    print(f"{'shape':>6} {'R':>3} {'ms/stack-step':>14} {'ms/run-step':>12} {'steps/s/run':>12} {'run-steps/s':>12} {'vs R=1':>7} {'vs ref':>7}")
+    print(f"{'shape':>6} {'R':>3} {'ms/stack-step':>14} {'ms/run-step':>12} {'steps/s/run':>12} {'run-steps/s':>12} "
+          f"{'vs R=1':>7} {'(rounds)':>12} {'vs ref':>7}")  # fmt: skip
     for shape in args.shapes:
-        ref, base = None, None
-        for r in args.runs:
-            t, device = measure(shape, r, args.steps, args.warmup, overrides)
-            if ref is None and args.reference and set(overrides) <= {"device"}:  # the reference has the default setup only
-                ref = reference_step.measure(*reference_step.SHAPES[shape], args.steps, args.warmup, device.type)
-                print(f"{shape:>6} {'ref':>3} {ref * 1e3:14.1f} {ref * 1e3:12.1f} {1 / ref:12.2f} {1 / ref:12.2f} {'':>7} {1.0:6.2f}x", flush=True)
-            base = base or (t if r == 1 else None)
-            speedup = f"{base * r / t:6.2f}x" if base else "     -"
-            vs_ref = f"{ref * r / t:6.2f}x" if ref else "     -"
-            print(f"{shape:>6} {r:>3} {t * 1e3:14.1f} {t * 1e3 / r:12.1f} {1 / t:12.2f} {r / t:12.2f} {speedup:>7} {vs_ref:>7}", flush=True)
+        steps, device = contenders(shape, args.runs, overrides, args.reference)
+        times = measure(steps, device, args.steps, args.warmup)
+        median = {name: statistics.median(ts) for name, ts in times.items()}
+        for name, t in median.items():
+            r = 1 if name == "ref" else int(name)
+            if "1" in times and name != "ref":  # per round: R = 1's time x R / this row's time
+                per_round = [one * r / t_r for one, t_r in zip(times["1"], times[name])]
+                vs_one, spread = f"{median['1'] * r / t:6.2f}x", f"{min(per_round):.2f}-{max(per_round):.2f}"
+            else:
+                vs_one, spread = "-", ""
+            vs_ref = f"{median['ref'] * r / t:6.2f}x" if "ref" in median else "-"
+            print(f"{shape:>6} {name:>3} {t * 1e3:14.1f} {t * 1e3 / r:12.1f} {1 / t:12.2f} {r / t:12.2f} "
+                  f"{vs_one:>7} {spread:>12} {vs_ref:>7}", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":
