@@ -41,7 +41,7 @@ test: $(STAMP)
 ## make bench: ms/step at the memo configuration on this machine's device, then R = 1, 6, 18 runs stacked vs one at a time
 bench: $(STAMP)
 	$(PY) benchmarks/bench_step.py
-	$(PY) benchmarks/bench_multirun.py --shapes small --runs 1 6 18
+	$(PY) benchmarks/bench_multirun.py --shapes small --runs 1 6 18 --steps 10
 	$(PY) benchmarks/bench_multirun.py --shapes memo --runs 1 6 18 --steps 3 --warmup 1
 
 ## make lab: open the notebooks in JupyterLab
