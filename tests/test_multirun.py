@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from gfn_lib.policy import PolicyStack, RandomTape, TransformerPolicy
+from gfn_lib.policy import PolicyStack, RandomTape, TransformerPolicy, realised_dropout
 from gfn_lib.trainer import METRIC_COLUMNS, TIMING_COLUMNS, Trainer, train_together
 
 COMPARED = [c for c in METRIC_COLUMNS if c not in TIMING_COLUMNS]
@@ -88,3 +88,14 @@ def test_random_tape_gives_a_run_the_same_numbers_alone_and_stacked():
             assert not torch.equal(s[0], s[1])
         if keep is not None:
             torch.testing.assert_close(torch.unique(s), torch.tensor([0.0, 1 / keep]))
+
+
+def test_dropout_masks_drop_the_realised_share():
+    p = 0.1
+    tape = RandomTape([torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)], torch.device("cpu"), keep=1 - p)
+    masks = tape.take(2_000_000)  # [2, n]
+    assert realised_dropout(p) == 6554 / 65536
+    dropped = (masks == 0).double().mean(1)
+    se = (realised_dropout(p) * (1 - realised_dropout(p)) / masks.shape[1]) ** 0.5
+    assert ((dropped - realised_dropout(p)).abs() < 4 * se).all(), dropped
+    assert torch.all((masks == 0) | (masks == masks.max())) and masks.max().item() == pytest.approx(1 / (1 - p))
