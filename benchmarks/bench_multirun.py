@@ -73,7 +73,7 @@ def measure(steps: dict[str, Callable[[], object]], device: torch.device, rounds
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", nargs="*", default=list(SHAPES), choices=list(SHAPES))
-    parser.add_argument("--runs", nargs="*", type=int, default=[1, 6, 18])
+    parser.add_argument("--runs", nargs="+", type=int, default=[1, 6, 18])
     parser.add_argument("--steps", type=int, default=5, help="measured rounds (each steps every row once)")
     parser.add_argument("--warmup", type=int, default=2, help="unmeasured rounds first")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE")

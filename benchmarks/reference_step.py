@@ -6,19 +6,13 @@ an ordinary ``nn.Module`` policy (``nn.Linear``, ``nn.LayerNorm``, ``nn.Dropout`
 RNG), a key/value-cached sampler that stops once every sequence has ended, one teacher-forced scoring
 pass, the TB loss, clipping and AdamW. Same work per step as a ``gfn_lib`` run of the published setup
 (dropout 0.1 in train mode while sampling and scoring, no final LayerNorm, batch 64, lengths 10-30,
-a lookup-table reward), none of its code. Timing only: nothing here is used by a study run.
-
-    python benchmarks/reference_step.py                 # small and memo shapes, 2 threads
+a lookup-table reward), none of its code. Timing only: ``bench_multirun.py`` steps it beside the stack
+(its ``ref`` rows); nothing here is used by a study run.
 """
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import time
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from gfn_lib.env import PeptideEnv
@@ -133,29 +127,3 @@ class ReferenceRun:
         torch.nn.utils.clip_grad_norm_(self.policy.parameters(), 1.0)
         self.opt.step()
         return loss.item()
-
-
-def measure(layers: int, d: int, heads: int, steps: int, warmup: int, device: str = "cpu") -> float:
-    """Median seconds per step of one reference run (``step`` ends with a device sync: ``loss.item()``)."""
-    run, times = ReferenceRun(layers, d, heads, device=device), []
-    for i in range(warmup + steps):
-        t0 = time.perf_counter()
-        run.step()
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    args = parser.parse_args()
-    for name, shape in SHAPES.items():
-        t = measure(*shape, args.steps, args.warmup, args.device)
-        print(f"reference {name} {'x'.join(map(str, shape))} on {args.device}: {t * 1e3:.1f} ms/step")
-
-
-if __name__ == "__main__":
-    main()

@@ -39,9 +39,9 @@ def seed_timings(g: RunGroup | None) -> list[SeedTiming]:
             for s in g.finished if s.trap is not None]  # fmt: skip
 
 
-def _trapped(g: RunGroup | None) -> list[SeedTiming]:
+def _trapped(timings: list[SeedTiming]) -> list[SeedTiming]:
     """The seeds that can test a model of the escape: those that trapped."""
-    return [s for s in seed_timings(g) if s.trap.trapped]
+    return [s for s in timings if s.trap.trapped]
 
 
 def timing_fit(st: Study) -> Fit | None:
@@ -117,7 +117,7 @@ def model_verdicts(st: Study) -> list[dict]:
     and the verdict over the tests: supported (≥ 2 of 3 seeds hit in every run), refuted (some run where no
     seed is hit), inconclusive otherwise, untested without a test."""
     f = timing_fit(st)
-    runs = [(g, ts) for g in _tested_runs(st) if len(ts := _trapped(g)) >= MIN_TIMING_SEEDS]
+    runs = [(g, ts) for g in _tested_runs(st) if len(ts := _trapped(seed_timings(g))) >= MIN_TIMING_SEEDS]
     out = []
     for m in MODELS:
         if f is None or not runs:
@@ -145,7 +145,7 @@ def untested_runs(st: Study) -> list[str]:
     out = []
     for g in _tested_runs(st):
         ts = seed_timings(g)
-        k = sum(s.trap.trapped for s in ts)
+        k = len(_trapped(ts))
         if k < MIN_TIMING_SEEDS:
             out.append(f"{short_name(g.name)} ({k} of {len(ts)} seeds trapped)")
     return out
@@ -249,8 +249,8 @@ def timing_answer(st: Study) -> str:
         text += f"the closest is the {MODEL_NAMES[best]} ({k} of {n} ablation seeds hit). "
     if refuted:
         text += f"Refuted: {', '.join(refuted)} (an ablation where no seed is hit). "
-    if untested_runs(st):
-        text += f"No test of any model (too few seeds trapped): {', '.join(untested_runs(st))}. "
+    if untested := untested_runs(st):
+        text += f"No test of any model (too few seeds trapped): {', '.join(untested)}. "
     if len(share_vals):
         text += (f"After the escape, (needed − log Z)² is {share_vals.min():.2f}–{share_vals.max():.2f} of the loss "
                  f"(median {share_vals.median():.2f}) over {len(share_vals)} escapes: "
