@@ -12,9 +12,13 @@ same code (``TransformerPolicy.sample`` / ``.evaluate`` call it), so there is on
   per-step entropy and (for SubTB) per-state log-flows. The loss always uses these, i.e. log P_F
   under the current policy without temperature or exploration.
 
-Randomness (sampling and dropout) comes from each run's own generator through a
-:class:`RandomTape`, never from the global RNG, so a run draws the same numbers whether it is
-computed alone or stacked with others, and the static and the early-stopping sampler agree.
+With dropout, one step's :class:`DropoutMasks` are drawn once, at the static shape, and shared by
+both passes: the sampler applies position t's slice, the scoring pass all of them, so each action's
+log P_F is scored under the very masks it was sampled with (as in the published sampler, whose
+log-probabilities came from the sampling passes themselves). Randomness (Gumbel noise and dropout)
+comes from each run's own generator through a :class:`RandomTape`, never from the global RNG, so a
+run draws the same numbers whether it is computed alone or stacked with others, and the static and
+the early-stopping sampler agree.
 """
 
 from __future__ import annotations
@@ -247,6 +251,46 @@ def realised_dropout(p: float) -> float:
     return (_lane_threshold(p) + 2**15) / 2**16
 
 
+@dataclass
+class DropoutMasks:
+    """Dropout multipliers (0 or 1 / (1 - p)) of one step's forward passes, for R runs, at the static
+    shape: every position ``t < T`` of every site where :class:`TransformerPolicy` drops. The sampler
+    takes position t's slice (:meth:`positions`), the scoring pass all positions, so both compute the
+    same network and each action is scored under the masks it was sampled with."""
+
+    embed: torch.Tensor
+    """``[R, B, T, D]`` token + position embedding."""
+    attention: list[torch.Tensor]
+    """Per layer ``[R, B, H, T, T]`` attention weights (query, key)."""
+    proj: list[torch.Tensor]
+    """Per layer ``[R, B, T, D]`` attention output."""
+    hidden: list[torch.Tensor]
+    """Per layer ``[R, B, T, 4D]`` feed-forward hidden layer."""
+    out: list[torch.Tensor]
+    """Per layer ``[R, B, T, D]`` feed-forward output."""
+
+    @classmethod
+    def draw(cls, generators: Sequence[torch.Generator], batch_size: int, horizon: int, n_layers: int,
+             d_model: int, n_heads: int, p: float, device: torch.device) -> DropoutMasks:  # fmt: skip
+        """Run r's masks from ``generators[r]`` alone (one :class:`RandomTape` refill, sites in a fixed
+        order), so a run draws the same masks alone or stacked."""
+        B, T, D, H = batch_size, horizon, d_model, n_heads
+        per_layer = [(B, H, T, T), (B, T, D), (B, T, 4 * D), (B, T, D)]
+        total = B * T * D + n_layers * sum(math.prod(s) for s in per_layer)
+        tape = RandomTape(generators, device, keep=1.0 - p, chunk=total)
+        embed = tape.take(B, T, D)
+        layers = [[tape.take(*s) for s in per_layer] for _ in range(n_layers)]
+        return cls(embed, *(list(site) for site in zip(*layers)))
+
+    def positions(self, start: int, stop: int, keys: int) -> DropoutMasks:
+        """The masks of query positions ``start..stop-1`` (attention: keys ``0..keys-1``)."""
+        def cut(m: torch.Tensor) -> torch.Tensor:
+            return m[:, :, start:stop]
+
+        return DropoutMasks(cut(self.embed), [m[..., start:stop, :keys] for m in self.attention],
+                            [cut(m) for m in self.proj], [cut(m) for m in self.hidden], [cut(m) for m in self.out])  # fmt: skip
+
+
 def _linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Per-run ``x @ w.T + b``: ``x [R, ..., in]``, ``w [R, out, in]``, ``b [R, out]`` -> ``[R, ..., out]``."""
     R, n_in = x.shape[0], x.shape[-1]
@@ -287,14 +331,20 @@ class PolicyStack:
         return {n: torch.stack([d[n] for d in named]) for n in named[0]}
 
     # ---- pieces ------------------------------------------------------------------------------
-    def _drop(self, x: torch.Tensor, tape: RandomTape | None, full: tuple[int, ...]) -> torch.Tensor:
-        """Dropout of ``x [R, *s]`` with multipliers from ``tape`` (a dropout tape) taken at the static
-        shape ``full`` (``s`` is a leading slice of it): trimming or stopping early never shifts them."""
-        if not self.p_drop or tape is None:
-            return x
-        return x * tape.take(*full)[(slice(None),) + tuple(slice(0, n) for n in x.shape[1:])]
+    def draw_masks(self, generators: Sequence[torch.Generator] | None, batch_size: int) -> DropoutMasks | None:
+        """One step's :class:`DropoutMasks` (``None`` without dropout or in eval mode); run r's from
+        ``generators[r]`` (none: generators seeded from torch's global RNG)."""
+        if not self.p_drop:
+            return None
+        gens = generators if generators is not None else [_fresh_generator(self.device) for _ in range(self.R)]
+        return DropoutMasks.draw(gens, batch_size, self.env.horizon, self.n_layers, self.D, self.H, self.p_drop, self.device)
 
-    def _embed(self, P: dict, tokens: torch.Tensor, t0: int, tape: RandomTape | None, full: tuple) -> torch.Tensor:
+    @staticmethod
+    def _drop(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """Dropout of ``x`` with the multipliers ``mask`` (same shape; ``None``: no dropout)."""
+        return x if mask is None else x * mask
+
+    def _embed(self, P: dict, tokens: torch.Tensor, t0: int, masks: DropoutMasks | None) -> torch.Tensor:
         """``tokens [R, B, L]`` at positions ``t0..t0+L-1`` -> ``[R, B, L, D]`` (token + position, dropout)."""
         R, L = self.R, tokens.shape[-1]
         table = P["tok_emb.weight"]  # [R, V + 2, D]
@@ -304,7 +354,7 @@ class PolicyStack:
             x = x + P["pos_emb.weight"][:, t0 : t0 + L].unsqueeze(1)
         else:
             x = x + self.first.pos_table[t0 : t0 + L]
-        return self._drop(x, tape, full + (self.D,))
+        return self._drop(x, masks and masks.embed)
 
     def _qkv(self, P: dict, i: int, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``x [R, B, L, D]`` -> q, k, v ``[R, B, H, L, Dh]``."""
@@ -314,30 +364,30 @@ class PolicyStack:
         shape = x.shape[:-1] + (self.H, self.D // self.H)
         return tuple(t.reshape(shape).transpose(2, 3) for t in (q, k, v))
 
-    def _merge(self, P: dict, i: int, x: torch.Tensor, y: torch.Tensor, tape: RandomTape | None, full: tuple) -> torch.Tensor:
+    def _merge(self, P: dict, i: int, x: torch.Tensor, y: torch.Tensor, masks: DropoutMasks | None) -> torch.Tensor:
         """Attention output ``y [R, B, H, L, Dh]`` -> residual + projection, then residual + MLP."""
         b = f"blocks.{i}."
         y = y.transpose(2, 3).reshape(x.shape)  # [R, B, L, D]
-        x = x + self._drop(_linear(y, P[b + "proj.weight"], P[b + "proj.bias"]), tape, full + (self.D,))
+        x = x + self._drop(_linear(y, P[b + "proj.weight"], P[b + "proj.bias"]), masks and masks.proj[i])
         h = _linear(_layer_norm(x, P[b + "ln2.weight"], P[b + "ln2.bias"]), P[b + "mlp.0.weight"], P[b + "mlp.0.bias"])
-        h = self._drop(F.gelu(h), tape, full + (4 * self.D,))  # [R, B, L, 4D]
-        return x + self._drop(_linear(h, P[b + "mlp.2.weight"], P[b + "mlp.2.bias"]), tape, full + (self.D,))
+        h = self._drop(F.gelu(h), masks and masks.hidden[i])  # [R, B, L, 4D]
+        return x + self._drop(_linear(h, P[b + "mlp.2.weight"], P[b + "mlp.2.bias"]), masks and masks.out[i])
 
-    def _block(self, P: dict, i: int, x: torch.Tensor, tape: RandomTape | None) -> torch.Tensor:
+    def _block(self, P: dict, i: int, x: torch.Tensor, masks: DropoutMasks | None) -> torch.Tensor:
         """Full causal pass of block ``i``: ``x [R, B, L, D] -> [R, B, L, D]``."""
-        B, L, T = x.shape[1], x.shape[2], self.env.horizon
+        L = x.shape[2]
         q, k, v = self._qkv(P, i, x)  # [R, B, H, L, Dh]
         att = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5  # [R, B, H, L, L]
         causal = torch.ones(L, L, dtype=torch.bool, device=x.device).triu(1)
-        att = self._drop(att.masked_fill(causal, float("-inf")).softmax(-1), tape, (B, self.H, T, T))
-        return self._merge(P, i, x, att @ v, tape, (B, T))
+        att = self._drop(att.masked_fill(causal, float("-inf")).softmax(-1), masks and masks.attention[i])
+        return self._merge(P, i, x, att @ v, masks)
 
     def _block_step(self, P: dict, i: int, x: torch.Tensor, cache: torch.Tensor, t: int,
-                    tape: RandomTape | None, static: bool) -> torch.Tensor:  # fmt: skip
+                    masks: DropoutMasks | None, static: bool) -> torch.Tensor:  # fmt: skip
         """One new position ``t`` of block ``i``: ``x [R, B, 1, D]``; ``cache [2, R, B, H, T, Dh]`` is
-        filled at ``t``. The query is the newest position, so attending to the whole prefix is causal;
-        ``static`` attends to all ``T`` slots with the future masked (fixed shapes)."""
-        B, T = x.shape[1], self.env.horizon
+        filled at ``t``; ``masks``: position t's. The query is the newest position, so attending to the
+        whole prefix is causal; ``static`` attends to all ``T`` slots with the future masked (fixed shapes)."""
+        T = self.env.horizon
         q, k, v = self._qkv(P, i, x)  # [R, B, H, 1, Dh]
         cache[0, :, :, :, t] = k[:, :, :, 0]
         cache[1, :, :, :, t] = v[:, :, :, 0]
@@ -349,10 +399,10 @@ class PolicyStack:
             future = (torch.arange(T, device=x.device) > t).unsqueeze(-1)  # [T, 1]
             att = att.masked_fill(future, float("-inf"))
         att = att.softmax(-2)
-        if self.p_drop:
-            att = self._drop(att.squeeze(-1), tape, (B, self.H, T)).unsqueeze(-1)
+        if masks is not None:
+            att = att * masks.attention[i].transpose(-1, -2)  # [R, B, H, 1, width] -> [R, B, H, width, 1]
         y = (att * v_all).sum(-2, keepdim=True)  # [R, B, H, 1, Dh]
-        return self._merge(P, i, x, y, tape, (B, 1))
+        return self._merge(P, i, x, y, masks)
 
     def _logits(self, P: dict, h: torch.Tensor, t0: int) -> torch.Tensor:
         """``h [R, B, L, D]`` at positions ``t0..`` -> logits ``[R, B, L, A]``, illegal actions at -inf."""
@@ -369,24 +419,25 @@ class PolicyStack:
 
     # ---- teacher-forced scoring -----------------------------------------------------------------
     def evaluate(self, actions: torch.Tensor, lengths: torch.Tensor,
-                 generators: Sequence[torch.Generator] | None = None, trim: bool = True) -> Evaluation:  # fmt: skip
-        """Score ``actions [R, B, T]`` (``lengths [R, B]``) in one forward pass; run r's dropout masks
-        come from ``generators[r]`` (none: generators seeded from torch's global RNG).
+                 generators: Sequence[torch.Generator] | None = None, trim: bool = True,
+                 masks: DropoutMasks | None = None) -> Evaluation:  # fmt: skip
+        """Score ``actions [R, B, T]`` (``lengths [R, B]``) in one forward pass, with dropout ``masks``
+        (the sampling pass's, to score each action under the masks it was sampled with); none given: run
+        r's are drawn from ``generators[r]`` (none: generators seeded from torch's global RNG).
 
         ``trim`` drops the all-padding columns past the longest trajectory first (outputs are then
         ``[R, B, max(lengths) + 1]``), which saves most of the work while sequences are short; pass
         ``False`` for fixed shapes (``torch.compile``)."""
         if trim:
             actions = actions[..., : int(lengths.max()) + 1]
-        B, T = actions.shape[1], self.env.horizon
-        tape = None
-        if self.p_drop:
-            gens = generators if generators is not None else [_fresh_generator(self.device) for _ in range(self.R)]
-            tape = RandomTape(gens, self.device, keep=1.0 - self.p_drop)
+        L = actions.shape[-1]
+        if masks is None:
+            masks = self.draw_masks(generators, actions.shape[1])
+        masks = masks and masks.positions(0, L, L)
         P = self._params()
-        x = self._embed(P, self._inputs(actions), 0, tape, (B, T))  # [R, B, L, D]
+        x = self._embed(P, self._inputs(actions), 0, masks)  # [R, B, L, D]
         for i in range(self.n_layers):
-            x = self._block(P, i, x, tape)
+            x = self._block(P, i, x, masks)
         logits = self._logits(P, x, 0)  # [R, B, L, A]
         logp = logits.log_softmax(-1)
         valid = self.env.valid_steps(lengths)[..., : actions.shape[-1]]  # [R, B, L]
@@ -402,13 +453,16 @@ class PolicyStack:
     # ---- sampling with a KV cache ---------------------------------------------------------------
     @torch.no_grad()
     def sample(self, batch_size: int, generators: Sequence[torch.Generator], temperature: Sequence[float],
-               epsilon: Sequence[float], static: bool = False) -> Trajectories:  # fmt: skip
+               epsilon: Sequence[float], static: bool = False, masks: DropoutMasks | None = None) -> Trajectories:  # fmt: skip
         """``batch_size`` trajectories per run (``[R, B, T]``), by Gumbel-max on each position's log-probs
         with run r's noise from ``generators[r]``; ``temperature[r]``, ``epsilon[r]`` (uniform-over-legal
-        mixed in) shape run r's sampling distribution. ``static``: no early stop (fixed shapes)."""
+        mixed in) shape run r's sampling distribution. ``static``: no early stop (fixed shapes). Dropout
+        uses ``masks`` (pass the same to :meth:`evaluate`); none given: drawn from generators forked
+        from ``generators``."""
         env, dev, R, B, T = self.env, self.device, self.R, batch_size, self.env.horizon
         P = self._params()
-        drops = RandomTape(fork_generators(generators), dev, keep=1.0 - self.p_drop) if self.p_drop else None
+        if masks is None and self.p_drop:
+            masks = self.draw_masks(fork_generators(generators), B)
         noise = RandomTape(generators, dev, chunk=B * env.n_actions * T)  # Gumbel noise: one refill per call
         temp = torch.tensor(list(temperature), device=dev).view(R, 1, 1)
         eps = torch.tensor(list(epsilon), device=dev).view(R, 1, 1)
@@ -419,9 +473,10 @@ class PolicyStack:
         token = torch.full((R, B), env.bos, dtype=torch.long, device=dev)
         sampler_log_probs = torch.zeros(R, B, T, device=dev)
         for t in range(T):
-            x = self._embed(P, token.unsqueeze(-1), t, drops, (B, 1))  # [R, B, 1, D]
+            here = masks and masks.positions(t, t + 1, T if static else t + 1)
+            x = self._embed(P, token.unsqueeze(-1), t, here)  # [R, B, 1, D]
             for i in range(self.n_layers):
-                x = self._block_step(P, i, x, caches[i], t, drops, static)
+                x = self._block_step(P, i, x, caches[i], t, here, static)
             probs = (self._logits(P, x, t)[:, :, 0] / temp).softmax(-1)  # [R, B, A]
             if bool((eps > 0).any()):
                 legal = self.first.action_masks[t].float()

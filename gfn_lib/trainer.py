@@ -30,7 +30,7 @@ from gfn_lib import rewards
 from gfn_lib.config import TrainConfig
 from gfn_lib.losses import LossOutput, make_loss
 from gfn_lib.metrics import pairwise_diversity
-from gfn_lib.policy import Evaluation, PolicyStack, TransformerPolicy, fork_generators
+from gfn_lib.policy import DropoutMasks, Evaluation, PolicyStack, TransformerPolicy, fork_generators
 from gfn_lib.schedule import get_lr
 from gfn_lib.storage import CsvLog, atomic_torch_save, atomic_write_text
 
@@ -277,13 +277,14 @@ class Trainer:
 _compiled_evaluate: Callable[..., Evaluation] | None = None
 
 
-def _evaluate(stack: PolicyStack, actions: torch.Tensor, lengths: torch.Tensor, gens: list, compiled: bool) -> Evaluation:
+def _evaluate(stack: PolicyStack, actions: torch.Tensor, lengths: torch.Tensor, masks: DropoutMasks | None,
+              compiled: bool) -> Evaluation:  # fmt: skip
     global _compiled_evaluate
     if not compiled:
-        return stack.evaluate(actions, lengths, gens, trim=True)
+        return stack.evaluate(actions, lengths, trim=True, masks=masks)
     if _compiled_evaluate is None:
         _compiled_evaluate = torch.compile(PolicyStack.evaluate)
-    return _compiled_evaluate(stack, actions, lengths, gens, trim=False)
+    return _compiled_evaluate(stack, actions, lengths, trim=False, masks=masks)
 
 
 def train_steps(trainers: Sequence[Trainer]) -> list[dict[str, Any]]:
@@ -294,7 +295,9 @@ def train_steps(trainers: Sequence[Trainer]) -> list[dict[str, Any]]:
     optimiser, log Z, reward and its running state, generator, metrics and checkpoints. Sampling and
     scoring run stacked; rewards, losses, clipping and optimiser steps run per run; the summed loss
     is backpropagated once (the runs share no parameter, so each gets its own gradient). A run's
-    metrics are those it has alone (``tests/test_multirun.py``); ``step_time_s`` is the stack's."""
+    metrics are those it has alone (``tests/test_multirun.py``); ``step_time_s`` is the stack's. With
+    dropout, sampling and scoring share one draw of masks: log P_F is scored under the masks each action
+    was sampled with."""
     started = time.perf_counter()
     first = trainers[0]
     for tr in trainers[1:]:
@@ -303,11 +306,11 @@ def train_steps(trainers: Sequence[Trainer]) -> list[dict[str, Any]]:
     for tr in trainers:
         tr._set_lrs()
     stack = PolicyStack([tr.policy for tr in trainers])
-    sample_gens = fork_generators([tr.generator for tr in trainers])
-    eval_gens = fork_generators([tr.generator for tr in trainers])
+    noise_gens = fork_generators([tr.generator for tr in trainers])
+    masks = stack.draw_masks(fork_generators([tr.generator for tr in trainers]), first.cfg.batch_size)
 
-    traj = stack.sample(first.cfg.batch_size, sample_gens, [tr.cfg.temperature for tr in trainers],
-                        [tr.cfg.epsilon for tr in trainers], static=first._static)  # [R, B, T]  # fmt: skip
+    traj = stack.sample(first.cfg.batch_size, noise_gens, [tr.cfg.temperature for tr in trainers],
+                        [tr.cfg.epsilon for tr in trainers], static=first._static, masks=masks)  # [R, B, T]  # fmt: skip
     log_rs, targets = [], []
     with torch.no_grad():
         for r, tr in enumerate(trainers):
@@ -318,7 +321,7 @@ def train_steps(trainers: Sequence[Trainer]) -> list[dict[str, Any]]:
 
     compiled = first.cfg.compile and first.device.type == "cuda"
     with torch.autocast(first.device.type, dtype=torch.bfloat16, enabled=first._autocast):
-        ev = _evaluate(stack, traj.actions, traj.lengths, eval_gens, compiled)  # [R, B, T]
+        ev = _evaluate(stack, traj.actions, traj.lengths, masks, compiled)  # [R, B, T]
     results = [tr._loss(ev.run(r), targets[r], traj.lengths[r]) for r, tr in enumerate(trainers)]
     for tr in trainers:
         tr.optimizer.zero_grad(set_to_none=True)

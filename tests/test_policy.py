@@ -1,7 +1,7 @@
 import torch
 
 from gfn_lib.env import PeptideEnv
-from gfn_lib.policy import TransformerPolicy
+from gfn_lib.policy import PolicyStack, TransformerPolicy
 
 
 def _policy(env, **kw):
@@ -71,3 +71,19 @@ def test_trimming_padding_columns_changes_nothing_but_shape():
     assert short.log_pf_steps.shape == (3, 6) and full.log_pf_steps.shape == (3, 13)
     torch.testing.assert_close(short.log_pf, full.log_pf)
     torch.testing.assert_close(short.log_flows, full.log_flows[:, :6])
+
+
+def test_scoring_under_the_sampling_masks_gives_the_sampled_log_probs():
+    """With dropout, one draw of masks serves both passes: the teacher-forced scores are then exactly the
+    log-probabilities the actions were sampled with (early-stopping and static sampler alike)."""
+    env = PeptideEnv("ABCDE", min_len=2, max_len=9)
+    stack = PolicyStack([_policy(env, dropout=0.3)])
+    masks = stack.draw_masks([torch.Generator().manual_seed(4)], 64)
+    assert masks.embed.shape == (1, 64, env.horizon, 32) and masks.attention[1].shape == (1, 64, 4, env.horizon, env.horizon)
+    for static in (False, True):
+        traj = stack.sample(64, [torch.Generator().manual_seed(2)], [1.0], [0.0], static=static, masks=masks)
+        ev = stack.evaluate(traj.actions, traj.lengths, trim=not static, masks=masks)
+        L = ev.log_pf_steps.shape[-1]
+        torch.testing.assert_close(ev.log_pf_steps, traj.sampler_log_probs[..., :L], atol=1e-5, rtol=1e-5)
+    fresh = stack.evaluate(traj.actions, traj.lengths, [torch.Generator().manual_seed(5)], trim=False)
+    assert not torch.allclose(fresh.log_pf_steps, traj.sampler_log_probs, atol=1e-3)  # other masks, other scores
