@@ -384,25 +384,25 @@ class PolicyStack:
 
     def _block_step(self, P: dict, i: int, x: torch.Tensor, cache: torch.Tensor, t: int,
                     masks: DropoutMasks | None, static: bool) -> torch.Tensor:  # fmt: skip
-        """One new position ``t`` of block ``i``: ``x [R, B, 1, D]``; ``cache [2, R, B, H, T, Dh]`` is
-        filled at ``t``; ``masks``: position t's. The query is the newest position, so attending to the
-        whole prefix is causal; ``static`` attends to all ``T`` slots with the future masked (fixed shapes)."""
+        """One new position ``t`` of block ``i``: ``x [R, B, 1, D]``; ``cache [2, T, R, B, H, Dh]`` is
+        filled at ``t`` (position-major: one contiguous block per position); ``masks``: position t's.
+        The query is the newest position, so attending to the whole prefix is causal; ``static``
+        attends to all ``T`` slots with the future masked (fixed shapes)."""
         T = self.env.horizon
         q, k, v = self._qkv(P, i, x)  # [R, B, H, 1, Dh]
-        cache[0, :, :, :, t] = k[:, :, :, 0]
-        cache[1, :, :, :, t] = v[:, :, :, 0]
+        cache[0, t] = k[:, :, :, 0]
+        cache[1, t] = v[:, :, :, 0]
         width = T if static else t + 1
-        k_all, v_all = cache[0, :, :, :, :width], cache[1, :, :, :, :width]  # [R, B, H, width, Dh]
+        k_all, v_all = cache[0, :width], cache[1, :width]  # [width, R, B, H, Dh]
         # for one query, broadcast-multiply-and-sum beats SDPA and bmm (tiny matrices) on CPU
-        att = (k_all * q).sum(-1, keepdim=True) * q.shape[-1] ** -0.5  # [R, B, H, width, 1]
+        att = (k_all * q[:, :, :, 0]).sum(-1) * q.shape[-1] ** -0.5  # [width, R, B, H]
         if static:
-            future = (torch.arange(T, device=x.device) > t).unsqueeze(-1)  # [T, 1]
-            att = att.masked_fill(future, float("-inf"))
-        att = att.softmax(-2)
+            att = att.masked_fill((torch.arange(T, device=x.device) > t).view(T, 1, 1, 1), float("-inf"))
+        att = att.softmax(0)
         if masks is not None:
-            att = att * masks.attention[i].transpose(-1, -2)  # [R, B, H, 1, width] -> [R, B, H, width, 1]
-        y = (att * v_all).sum(-2, keepdim=True)  # [R, B, H, 1, Dh]
-        return self._merge(P, i, x, y, masks)
+            att = att * masks.attention[i][..., 0, :].permute(3, 0, 1, 2)  # [R, B, H, width] -> [width, R, B, H]
+        y = (att.unsqueeze(-1) * v_all).sum(0)  # [R, B, H, Dh]
+        return self._merge(P, i, x, y.unsqueeze(3), masks)
 
     def _logits(self, P: dict, h: torch.Tensor, t0: int) -> torch.Tensor:
         """``h [R, B, L, D]`` at positions ``t0..`` -> logits ``[R, B, L, A]``, illegal actions at -inf."""
@@ -466,7 +466,7 @@ class PolicyStack:
         noise = RandomTape(generators, dev, chunk=B * env.n_actions * T)  # Gumbel noise: one refill per call
         temp = torch.tensor(list(temperature), device=dev).view(R, 1, 1)
         eps = torch.tensor(list(epsilon), device=dev).view(R, 1, 1)
-        caches = torch.zeros(self.n_layers, 2, R, B, self.H, T, self.D // self.H, device=dev, dtype=P["head.weight"].dtype)
+        caches = torch.zeros(self.n_layers, 2, T, R, B, self.H, self.D // self.H, device=dev, dtype=P["head.weight"].dtype)
         actions = torch.full((R, B, T), env.stop, dtype=torch.long, device=dev)
         done = torch.zeros(R, B, dtype=torch.bool, device=dev)
         lengths = torch.full((R, B), env.max_len, dtype=torch.long, device=dev)
