@@ -87,3 +87,17 @@ def test_scoring_under_the_sampling_masks_gives_the_sampled_log_probs():
         torch.testing.assert_close(ev.log_pf_steps, traj.sampler_log_probs[..., :L], atol=1e-5, rtol=1e-5)
     fresh = stack.evaluate(traj.actions, traj.lengths, [torch.Generator().manual_seed(5)], trim=False)
     assert not torch.allclose(fresh.log_pf_steps, traj.sampler_log_probs, atol=1e-3)  # other masks, other scores
+
+
+def test_scoring_pass_traces_as_one_graph_for_torch_compile():
+    """The fixed-shape scoring pass (``compile=true`` on CUDA) with the sampler's masks is one graph for
+    torch.compile (traced here with the eager backend: the CPU cannot run the CUDA path) and scores alike."""
+    env = PeptideEnv("ABCDE", min_len=2, max_len=9)
+    torch.manual_seed(0)
+    stack = PolicyStack([TransformerPolicy(env, 2, 32, 4, dropout=0.1) for _ in range(2)])
+    gens = [torch.Generator().manual_seed(i) for i in range(2)]
+    masks = stack.draw_masks(gens, 16)
+    traj = stack.sample(16, gens, [1.0, 1.0], [0.0, 0.0], static=True, masks=masks)
+    compiled = torch.compile(PolicyStack.evaluate, backend="eager", fullgraph=True)
+    ev = compiled(stack, traj.actions, traj.lengths, trim=False, masks=masks)
+    torch.testing.assert_close(ev.log_pf_steps, traj.sampler_log_probs, atol=1e-5, rtol=1e-5)
