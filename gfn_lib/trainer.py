@@ -95,6 +95,7 @@ class Trainer:
         self.elapsed_s = 0.0
         self._autocast = cfg.bf16 and self.device.type == "cuda"
         self._static = cfg.static_shapes or (cfg.compile and self.device.type == "cuda")
+        self._spent_masks: DropoutMasks | None = None  # the last stacked step's, led by this run: buffer to refill
 
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.metrics: CsvLog | None = None
@@ -307,7 +308,8 @@ def train_steps(trainers: Sequence[Trainer]) -> list[dict[str, Any]]:
         tr._set_lrs()
     stack = PolicyStack([tr.policy for tr in trainers])
     noise_gens = fork_generators([tr.generator for tr in trainers])
-    masks = stack.draw_masks(fork_generators([tr.generator for tr in trainers]), first.cfg.batch_size)
+    masks = stack.draw_masks(fork_generators([tr.generator for tr in trainers]), first.cfg.batch_size, first._spent_masks)
+    first._spent_masks = None
 
     traj = stack.sample(first.cfg.batch_size, noise_gens, [tr.cfg.temperature for tr in trainers],
                         [tr.cfg.epsilon for tr in trainers], static=first._static, masks=masks)  # [R, B, T]  # fmt: skip
@@ -326,6 +328,7 @@ def train_steps(trainers: Sequence[Trainer]) -> list[dict[str, Any]]:
     for tr in trainers:
         tr.optimizer.zero_grad(set_to_none=True)
     torch.stack([total for _, total, _ in results]).sum().backward()
+    first._spent_masks = masks  # nothing holds them after the backward pass: the next step refills their buffer
     return [
         tr._finish_step(out, total, entropy, ev.run(r), traj.actions[r], traj.lengths[r], log_rs[r], targets[r], started)
         for r, (tr, (out, total, entropy)) in enumerate(zip(trainers, results))

@@ -87,6 +87,10 @@ def test_scoring_under_the_sampling_masks_gives_the_sampled_log_probs():
         torch.testing.assert_close(ev.log_pf_steps, traj.sampler_log_probs[..., :L], atol=1e-5, rtol=1e-5)
     fresh = stack.evaluate(traj.actions, traj.lengths, [torch.Generator().manual_seed(5)], trim=False)
     assert not torch.allclose(fresh.log_pf_steps, traj.sampler_log_probs, atol=1e-3)  # other masks, other scores
+    drawn = stack.draw_masks([torch.Generator().manual_seed(4)], 64)
+    refilled = stack.draw_masks([torch.Generator().manual_seed(4)], 64, reuse=masks)  # the next step's, in the spent buffer
+    assert refilled.storage.data_ptr() == masks.storage.data_ptr() != drawn.storage.data_ptr()
+    torch.testing.assert_close(refilled.storage, drawn.storage, rtol=0, atol=0)
 
 
 def test_scoring_pass_traces_as_one_graph_for_torch_compile():
