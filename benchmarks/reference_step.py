@@ -2,19 +2,17 @@
 
 ``gfn_lib`` computes one run as R = 1 of its stacked code (:class:`gfn_lib.policy.PolicyStack`), so
 "R runs stacked vs one at a time" compares the stack with itself. This file is the outside yardstick:
-an ordinary ``nn.Module`` policy (``nn.Linear``, ``nn.LayerNorm``, dropout on torch's global RNG), a
-key/value-cached sampler that stops once every sequence has ended and keeps the dropout masks it drew,
-one teacher-forced scoring pass that replays them (so log P_F is each action's probability under the
-masks it was sampled with), the TB loss, clipping and AdamW. Same work per step as a ``gfn_lib`` run of
-the published setup (dropout 0.1 in train mode, no final LayerNorm, batch 64, lengths 10-30, a
-lookup-table reward), none of its code. Timing only: ``bench_multirun.py`` steps it beside the stack
+an ordinary ``nn.Module`` policy (``nn.Linear``, ``nn.LayerNorm``, ``nn.Dropout`` on torch's global
+RNG), a key/value-cached sampler that stops once every sequence has ended, one teacher-forced scoring
+pass, the TB loss, clipping and AdamW. Same work per step as a ``gfn_lib`` run of the published setup
+(dropout 0.1 in train mode while sampling and scoring, no final LayerNorm, batch 64, lengths 10-30,
+a lookup-table reward), none of its code. Timing only: ``bench_multirun.py`` steps it beside the stack
 (its ``ref`` rows); nothing here is used by a study run.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from gfn_lib.env import PeptideEnv
@@ -22,31 +20,6 @@ from gfn_lib.env import PeptideEnv
 
 SHAPES = {"small": (2, 64, 4), "memo": (4, 256, 8)}
 """(layers, d_model, heads) of the benchmark's two policies (``bench_multirun.SHAPES``)."""
-
-
-class KeptDropout(nn.Module):
-    """Dropout that keeps the masks it draws, one position at a time while sampling, and replays them
-    all at once in the scoring pass. ``attention``: masks are ``[B, H, 1, t + 1]`` (one query row)."""
-
-    def __init__(self, p: float, attention: bool = False) -> None:
-        super().__init__()
-        self.p, self.attention, self.kept, self.replay = p, attention, [], None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.replay is not None:
-            return x * self.replay
-        mask = torch.empty_like(x).bernoulli_(1 - self.p) / (1 - self.p)
-        self.kept.append(mask)
-        return x * mask
-
-    def start_replay(self) -> None:
-        """Stack the kept masks to the teacher-forced shape: ``[B, L, ...]`` (attention ``[B, H, L, L]``)."""
-        if self.attention:
-            L = len(self.kept)
-            self.replay = torch.cat([F.pad(m, (0, L - m.shape[-1])) for m in self.kept], dim=-2)
-        else:
-            self.replay = torch.cat(self.kept, dim=1)
-        self.kept = []
 
 
 class RefBlock(nn.Module):
@@ -57,8 +30,8 @@ class RefBlock(nn.Module):
         self.heads = heads
         self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
         self.qkv, self.out = nn.Linear(d, 3 * d), nn.Linear(d, d)
-        self.ff = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), KeptDropout(p), nn.Linear(4 * d, d), KeptDropout(p))
-        self.attn_drop, self.out_drop = KeptDropout(p, attention=True), KeptDropout(p)
+        self.ff = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Dropout(p), nn.Linear(4 * d, d), nn.Dropout(p))
+        self.attn_drop, self.out_drop = nn.Dropout(p), nn.Dropout(p)
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:  # [B, L, D] -> [B, H, L, Dh]
         B, L, D = x.shape
@@ -91,14 +64,13 @@ class RefPolicy(nn.Module):
         super().__init__()
         self.env = env
         self.tok, self.pos = nn.Embedding(env.n_actions + 1, d), nn.Embedding(env.horizon, d)
-        self.drop = KeptDropout(p)
+        self.drop = nn.Dropout(p)
         self.blocks = nn.ModuleList(RefBlock(d, heads, p) for _ in range(layers))
         self.head = nn.Linear(d, env.n_actions)
         self.register_buffer("masks", env.action_masks.clone())  # [T, A]
 
     @torch.no_grad()
     def sample(self, B: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Actions ``[B, T]`` and lengths ``[B]``; the dropout masks drawn stay for :meth:`log_pf`."""
         env, dev = self.env, self.head.weight.device
         caches = [[] for _ in self.blocks]
         token = torch.full((B,), env.bos, device=dev)
@@ -121,18 +93,12 @@ class RefPolicy(nn.Module):
         return actions, lengths
 
     def log_pf(self, actions: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """``[B]`` log P_F of the last :meth:`sample` 's trajectories, under its dropout masks."""
-        L = int(lengths.max()) + 1  # the positions the sampler ran
+        L = int(lengths.max()) + 1
         actions = actions[:, :L]
-        drops = [m for m in self.modules() if isinstance(m, KeptDropout)]
-        for m in drops:
-            m.start_replay()
         inputs = torch.cat([torch.full_like(actions[:, :1], self.env.bos), actions[:, :-1]], 1)
         x = self.drop(self.tok(inputs) + self.pos.weight[:L])  # [B, L, D]
         for block in self.blocks:
             x = block(x)
-        for m in drops:
-            m.replay = None
         logp = self.head(x).masked_fill(~self.masks[:L], float("-inf")).log_softmax(-1)  # [B, L, A]
         picked = logp.gather(-1, actions[..., None])[..., 0]
         valid = self.env.valid_steps(lengths)[:, :L]

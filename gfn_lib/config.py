@@ -56,6 +56,14 @@ class TrainConfig(BaseModel):
     """Dropout on embeddings + positions, attention weights, attention output and the feed-forward
     (as ``nn.TransformerEncoderLayer``). Active while sampling and scoring (the policy stays in train
     mode), so log P_F is itself noisy. Published setup: 0.1."""
+    dropout_scoring: Literal["fresh", "sampling"] = "fresh"
+    """With dropout, the masks of the scoring pass that gives the loss its log P_F. ``fresh``: masks of its
+    own, drawn independently of the sampler's. ``sampling``: the masks the sampler drew, so each step's
+    log P_F is the probability its action was sampled with, as the published sampler's log-probabilities
+    were; but that sampler redrew the whole prefix's masks at every step, while the KV cache keeps each
+    position's masks, so one dropout sub-network samples and scores a whole trajectory. At 1/60 (3 seeds,
+    commit c9aa534) ``sampling`` made the trapped reward-C policy far more confident than the published one
+    (mean log P_F -13.6 to -14.9 at memo step 6,000, published -20.7); ``fresh`` is the default."""
     init: Literal["normal", "xavier"] = "normal"
     """Weight init. ``normal``: N(0, 0.02) on every matrix, zero biases (nanoGPT; starts near uniform).
     ``xavier``: Xavier-uniform on every parameter with >= 2 dims, PyTorch's default biases (the published
@@ -201,7 +209,7 @@ class TrainConfig(BaseModel):
 
 STACK_FIELDS = (
     "alphabet", "min_len", "max_len", "stop_action_at_max_len", "n_layers", "d_model", "n_heads", "dropout",
-    "positions", "final_layernorm", "loss", "batch_size", "device", "bf16", "compile", "static_shapes",
+    "dropout_scoring", "positions", "final_layernorm", "loss", "batch_size", "device", "bf16", "compile", "static_shapes",
 )  # fmt: skip
 """Fields of :attr:`TrainConfig.stack_key`; every other field (seed, lr, log Z, reward, ...) may differ."""
 

@@ -297,8 +297,7 @@ def train_steps(trainers: Sequence[Trainer]) -> list[dict[str, Any]]:
     scoring run stacked; rewards, losses, clipping and optimiser steps run per run; the summed loss
     is backpropagated once (the runs share no parameter, so each gets its own gradient). A run's
     metrics are those it has alone (``tests/test_multirun.py``); ``step_time_s`` is the stack's. With
-    dropout, sampling and scoring share one draw of masks: log P_F is scored under the masks each action
-    was sampled with."""
+    dropout, the scoring pass draws masks of its own, or reuses the sampler's (``dropout_scoring``)."""
     started = time.perf_counter()
     first = trainers[0]
     for tr in trainers[1:]:
@@ -307,12 +306,14 @@ def train_steps(trainers: Sequence[Trainer]) -> list[dict[str, Any]]:
     for tr in trainers:
         tr._set_lrs()
     stack = PolicyStack([tr.policy for tr in trainers])
-    noise_gens = fork_generators([tr.generator for tr in trainers])
-    masks = stack.draw_masks(fork_generators([tr.generator for tr in trainers]), first.cfg.batch_size, first._spent_masks)
+    noise_gens, mask_gens, scoring_gens = (fork_generators([tr.generator for tr in trainers]) for _ in range(3))
+    masks = stack.draw_masks(mask_gens, first.cfg.batch_size, first._spent_masks)
     first._spent_masks = None
 
     traj = stack.sample(first.cfg.batch_size, noise_gens, [tr.cfg.temperature for tr in trainers],
                         [tr.cfg.epsilon for tr in trainers], static=first._static, masks=masks)  # [R, B, T]  # fmt: skip
+    if first.cfg.dropout_scoring == "fresh":  # the sampler is done with its masks: the scoring pass's go in their buffer
+        masks = stack.draw_masks(scoring_gens, first.cfg.batch_size, masks)
     log_rs, targets = [], []
     with torch.no_grad():
         for r, tr in enumerate(trainers):

@@ -134,3 +134,16 @@ def test_atomic_writes_replace_whole_files_with_ordinary_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0600
+
+
+def test_dropout_scoring_changes_the_scores_not_the_samples(tiny_config):
+    """``dropout_scoring``: the scoring pass's masks are its own (``fresh``) or the sampler's (``sampling``);
+    either way the same seed samples the same trajectories, only log P_F (and what follows) differs."""
+    cfg = tiny_config.model_copy(update={"dropout": 0.3})
+    fresh = Trainer(cfg).train_step()
+    again = Trainer(cfg).train_step()
+    sampling = Trainer(cfg.model_copy(update={"dropout_scoring": "sampling"})).train_step()
+    assert fresh["mean_log_pf"] == again["mean_log_pf"]  # seeded: the same masks every time
+    for key in ("mean_length", "mean_reward", "unique_frac", "composition_entropy"):
+        assert fresh[key] == sampling[key], key
+    assert fresh["mean_log_pf"] != sampling["mean_log_pf"]
