@@ -12,10 +12,10 @@ same code (``TransformerPolicy.sample`` / ``.evaluate`` call it), so there is on
   per-step entropy and (for SubTB) per-state log-flows. The loss always uses these, i.e. log P_F
   under the current policy without temperature or exploration.
 
-With dropout, one step's :class:`DropoutMasks` are drawn once, at the static shape, and shared by
-both passes: the sampler applies position t's slice, the scoring pass all of them, so each action's
-log P_F is scored under the very masks it was sampled with (as in the published sampler, whose
-log-probabilities came from the sampling passes themselves). Randomness (Gumbel noise and dropout)
+With dropout, each pass's :class:`DropoutMasks` are drawn in one go, at the static shape: the
+sampler applies position t's slice, the scoring pass all of them. The scoring pass may be given the
+sampler's own masks, so that each action's log P_F is scored under the masks it was sampled with
+(``TrainConfig.dropout_scoring``; by default it draws its own). Randomness (Gumbel noise and dropout)
 comes from each run's own generator through a :class:`RandomTape`, never from the global RNG, so a
 run draws the same numbers whether it is computed alone or stacked with others, and the static and
 the early-stopping sampler agree.
@@ -271,8 +271,9 @@ def realised_dropout(p: float) -> float:
 class DropoutMasks:
     """Dropout multipliers (0 or 1 / (1 - p)) of one step's forward passes, for R runs, at the static
     shape: every position ``t < T`` of every site where :class:`TransformerPolicy` drops. The sampler
-    takes position t's slice (:meth:`positions`), the scoring pass all positions, so both compute the
-    same network and each action is scored under the masks it was sampled with."""
+    takes position t's slice (:meth:`positions`), the scoring pass all positions: given the sampler's
+    masks, it computes the sampler's network, and each action is scored under the masks it was sampled
+    with."""
 
     embed: torch.Tensor
     """``[R, B, T, D]`` token + position embedding."""
@@ -446,8 +447,8 @@ class PolicyStack:
                  generators: Sequence[torch.Generator] | None = None, trim: bool = True,
                  masks: DropoutMasks | None = None) -> Evaluation:  # fmt: skip
         """Score ``actions [R, B, T]`` (``lengths [R, B]``) in one forward pass, with dropout ``masks``
-        (the sampling pass's, to score each action under the masks it was sampled with); none given: run
-        r's are drawn from ``generators[r]`` (none: generators seeded from torch's global RNG).
+        (the sampler's, to score each action under the masks it was sampled with, or a draw of their own);
+        none given: run r's are drawn from ``generators[r]`` (none: generators seeded from torch's global RNG).
 
         ``trim`` drops the all-padding columns past the longest trajectory first (outputs are then
         ``[R, B, max(lengths) + 1]``), which saves most of the work while sequences are short; pass
