@@ -1,5 +1,4 @@
 import pytest
-import torch
 
 from gfn_lib.env import AMINO_ACIDS, PeptideEnv
 
