@@ -243,11 +243,11 @@ class RandomTape:
             for r, gen in enumerate(self.generators):  # in place, no stacked copy
                 buffer[r, rest:].uniform_(generator=gen)
         else:  # in passes of MASK_PASS lanes over all runs, so words, comparisons and masks stay in cache
-            n = min(m, max(1 << 12, self.MASK_PASS // R // 4 * 4))
-            words = torch.empty(R, n // 4, dtype=torch.int64, device=self.device)  # [R, n / 4]
-            kept = torch.empty(R, n, dtype=torch.bool, device=self.device)
-            for a in range(rest, rest + m, n):
-                b = min(a + n, rest + m)
+            span = min(m, max(1 << 12, self.MASK_PASS // R // 4 * 4))  # lanes per run in one pass
+            words = torch.empty(R, span // 4, dtype=torch.int64, device=self.device)  # [R, span / 4]
+            kept = torch.empty(R, span, dtype=torch.bool, device=self.device)
+            for a in range(rest, rest + m, span):
+                b = min(a + span, rest + m)
                 w = words[:, : (b - a) // 4]
                 for r, gen in enumerate(self.generators):  # each generator draws in order: passes never change the numbers
                     w[r].random_(-(2**63), None, generator=gen)  # all 64 bits uniform
