@@ -203,7 +203,8 @@ class RandomTape:
     (0.1 -> 6554 / 65536 = 0.100006). Half the cost of one float uniform per mask, which was a quarter
     of a small-policy step. Masks are made in passes of ~``MASK_PASS`` lanes over all runs, so that the
     words, their comparisons and the masks stay in cache: six memo-scale runs' masks (~350 MB a step)
-    take 336 instead of 485 ms. (Filling the R rows from R threads at once was tried too: on a 2-core CPU
+    take 336 instead of 485 ms. Each pass compares the 16-bit lanes straight into the float masks
+    (through a bool tensor it took five times as long: six small runs' masks 43 -> 36 ms). (Filling the R rows from R threads at once was tried too: on a 2-core CPU
     it is slower, because torch's OpenMP threads spin between kernels and compete with the fill threads.)"""
 
     CHUNK = 1 << 18
@@ -245,15 +246,13 @@ class RandomTape:
         else:  # in passes of MASK_PASS lanes over all runs, so words, comparisons and masks stay in cache
             span = min(m, max(1 << 12, self.MASK_PASS // R // 4 * 4))  # lanes per run in one pass
             words = torch.empty(R, span // 4, dtype=torch.int64, device=self.device)  # [R, span / 4]
-            kept = torch.empty(R, span, dtype=torch.bool, device=self.device)
             for a in range(rest, rest + m, span):
                 b = min(a + span, rest + m)
                 w = words[:, : (b - a) // 4]
                 for r, gen in enumerate(self.generators):  # each generator draws in order: passes never change the numbers
                     w[r].random_(-(2**63), None, generator=gen)  # all 64 bits uniform
-                k = kept[:, : b - a]
-                torch.ge(w.view(torch.int16), _lane_threshold(1.0 - self.keep), out=k)  # signed 16-bit lanes
-                buffer[:, a:b].copy_(k).mul_(1.0 / self.keep)
+                # signed 16-bit lanes compared straight into the float masks (5x faster than via a bool tensor)
+                torch.ge(w.view(torch.int16), _lane_threshold(1.0 - self.keep), out=buffer[:, a:b]).mul_(1.0 / self.keep)
         self.buffer, self.pos = buffer, 0
 
 

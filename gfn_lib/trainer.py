@@ -31,6 +31,7 @@ from gfn_lib.config import TrainConfig
 from gfn_lib.losses import LossOutput, make_loss
 from gfn_lib.metrics import pairwise_diversity
 from gfn_lib.policy import DropoutMasks, Evaluation, PolicyStack, TransformerPolicy, fork_generators
+from gfn_lib.runtime import keep_freed_memory
 from gfn_lib.schedule import get_lr
 from gfn_lib.storage import CsvLog, atomic_torch_save, atomic_write_text
 
@@ -81,6 +82,8 @@ class Trainer:
         self.cfg = cfg
         self.env = cfg.env
         self.device = select_device(cfg.device)
+        if self.device.type == "cpu":
+            keep_freed_memory()  # no page faults on each step's fresh tensors (same numbers)
         torch.manual_seed(cfg.seed)
         self.policy = TransformerPolicy(
             self.env, cfg.n_layers, cfg.d_model, cfg.n_heads, state_flow=cfg.loss == "subtb", dropout=cfg.dropout,

@@ -1,0 +1,45 @@
+"""Process settings (gfn_lib.runtime): keeping freed memory removes the page faults of each step's fresh
+tensors and changes no number."""
+
+import json
+import platform
+import subprocess
+import sys
+
+import pytest
+
+# Two stacked runs of the published setup at the small benchmark shape take a few steps; the script
+# prints the minor page faults per step and the last step's losses. ``keep=False`` replaces the call a
+# Trainer makes with a no-op, so the process runs with glibc's defaults.
+SCRIPT = """
+import json, resource, sys
+import gfn_lib.trainer
+from gfn_lib.config import make_config
+from gfn_lib.study.specs import load_setup
+from gfn_lib.trainer import Trainer, train_steps
+if sys.argv[1] == "default":
+    gfn_lib.trainer.keep_freed_memory = lambda: False
+base = {**load_setup("published", "test"), "reward": "table", "wandb_mode": "disabled", "n_layers": 2,
+        "d_model": 64, "n_heads": 4, "device": "cpu"}
+trainers = [Trainer(make_config({**base, "seed": s})) for s in (0, 1)]
+for _ in range(3):
+    train_steps(trainers)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(4):
+    rows = train_steps(trainers)
+faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 4
+print(json.dumps({"faults": faults, "losses": [r["loss"] for r in rows]}))
+"""
+
+
+def _run(mode: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", SCRIPT, mode], capture_output=True, text=True, check=True,
+                         env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_kept_freed_memory_removes_most_page_faults_and_changes_no_number():
+    default, kept = _run("default"), _run("kept")
+    assert kept["faults"] * 4 < default["faults"], (kept, default)
+    assert kept["losses"] == default["losses"]
