@@ -63,7 +63,9 @@ class TrainConfig(BaseModel):
     were; but that sampler redrew the whole prefix's masks at every step, while the KV cache keeps each
     position's masks, so one dropout sub-network samples and scores a whole trajectory. At 1/60 (3 seeds,
     commit c9aa534) ``sampling`` made the trapped reward-C policy far more confident than the published one
-    (mean log P_F -13.6 to -14.9 at memo step 6,000, published -20.7); ``fresh`` is the default."""
+    (mean log P_F -13.6 to -14.9 at memo step 6,000, published -20.7), and in the ablation run with a
+    prediction (``params/ablation-dropout-scoring-sampling.yaml``, commit c8e1610) it held the trap to the
+    end in 3 of 3 seeds, which escaped with fresh masks; ``fresh`` is the default."""
     init: Literal["normal", "xavier"] = "normal"
     """Weight init. ``normal``: N(0, 0.02) on every matrix, zero biases (nanoGPT; starts near uniform).
     ``xavier``: Xavier-uniform on every parameter with >= 2 dims, PyTorch's default biases (the published
