@@ -204,8 +204,9 @@ class RandomTape:
     of a small-policy step. Masks are made in passes of ~``MASK_PASS`` lanes over all runs, so that the
     words, their comparisons and the masks stay in cache: six memo-scale runs' masks (~350 MB a step)
     take 336 instead of 485 ms. Each pass compares the 16-bit lanes straight into the float masks
-    (through a bool tensor it took five times as long: six small runs' masks 43 -> 36 ms). (Filling the R rows from R threads at once was tried too: on a 2-core CPU
-    it is slower, because torch's OpenMP threads spin between kernels and compete with the fill threads.)"""
+    (through a bool tensor it took five times as long: six small runs' masks 43 -> 36 ms). (Filling the
+    R rows from R threads at once was tried too: on a 2-core CPU it is slower, because torch's OpenMP
+    threads spin between kernels and compete with the fill threads.)"""
 
     CHUNK = 1 << 18
     MASK_PASS = 1 << 20

@@ -2,6 +2,7 @@
 tensors and changes no number."""
 
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -9,8 +10,8 @@ import sys
 import pytest
 
 # Two stacked runs of the published setup at the small benchmark shape take a few steps; the script
-# prints the minor page faults per step and the last step's losses. ``keep=False`` replaces the call a
-# Trainer makes with a no-op, so the process runs with glibc's defaults.
+# prints the minor page faults per step and the last step's losses. Mode "default" replaces the call a
+# Trainer makes with a no-op, so the process runs with glibc's defaults (no MALLOC_* settings inherited).
 SCRIPT = """
 import json, resource, sys
 import gfn_lib.trainer
@@ -33,8 +34,9 @@ print(json.dumps({"faults": faults, "losses": [r["loss"] for r in rows]}))
 
 
 def _run(mode: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_TUNABLES"))}
     out = subprocess.run([sys.executable, "-c", SCRIPT, mode], capture_output=True, text=True, check=True,
-                         env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})  # fmt: skip
+                         env={**env, "OMP_NUM_THREADS": "1"})  # fmt: skip
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
