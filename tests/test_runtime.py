@@ -10,7 +10,7 @@ import sys
 import pytest
 
 # Two stacked runs of the published setup at the small benchmark shape take a few steps; the script
-# prints the minor page faults per step and the last step's losses. Mode "default" replaces the call a
+# prints the minor page faults of the median step and the last step's losses. Mode "default" replaces the call a
 # Trainer makes with a no-op, so the process runs with glibc's defaults (no MALLOC_* settings inherited).
 SCRIPT = """
 import json, resource, sys
@@ -25,11 +25,12 @@ base = {**load_setup("published", "test"), "reward": "table", "wandb_mode": "dis
 trainers = [Trainer(make_config({**base, "seed": s})) for s in (0, 1)]
 for _ in range(3):
     train_steps(trainers)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(4):
+faults = []
+for _ in range(8):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     rows = train_steps(trainers)
-faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 4
-print(json.dumps({"faults": faults, "losses": [r["loss"] for r in rows]}))
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(json.dumps({"faults": sorted(faults)[4], "losses": [r["loss"] for r in rows]}))  # median step
 """
 
 
@@ -42,6 +43,10 @@ def _run(mode: str) -> dict:
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 def test_kept_freed_memory_removes_most_page_faults_and_changes_no_number():
+    """Steps of two stacked runs hardly fault once freed memory is kept, and their losses are unchanged."""
     default, kept = _run("default"), _run("kept")
-    assert kept["faults"] * 4 < default["faults"], (kept, default)
+    # the median step: without the setting ~2,000-3,000 faults here (glibc's adaptive thresholds make that vary,
+    # and it can settle low); with it 2-3, or ~400 in some processes (Python's own 1 MB arenas are mmapped
+    # apart from malloc and come and go with the objects a step makes)
+    assert kept["faults"] <= 1000, (kept, default)
     assert kept["losses"] == default["losses"]
