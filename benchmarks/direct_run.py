@@ -10,6 +10,7 @@ folders (``run.json``, ``config``, ``metrics.csv``, ``samples.csv``, checkpoints
     python benchmarks/direct_run.py gflownet-reward-C-improved-10k --profile full --seed 43
     python benchmarks/direct_run.py gflownet-reward-C-improved-10k:42 gflownet-reward-C-improved-10k:43 \\
         gflownet-baseline-10k --profile full                                       # one stack of three runs
+    python benchmarks/direct_run.py gflownet-baseline-10k --profile full --set cuda_graph=true
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 import json
 import sys
 
+from gfn_lib.cli import parse_overrides
 from gfn_lib.config import ConfigError
 from gfn_lib.study import load_run, notebook
 
@@ -28,9 +30,11 @@ def main() -> int:
     parser.add_argument("--profile", default=None)
     parser.add_argument("--seed", type=int, default=None, help="default: each run's first seed (its params' seeds)")
     parser.add_argument("--wandb", choices=["offline", "online", "disabled"], default=None)
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="config overrides (e.g. cuda_graph=true)")
     args = parser.parse_args()
-    common = {"profile": args.profile, "overrides": {"wandb_mode": args.wandb} if args.wandb else None}
     try:
+        overrides = {**parse_overrides(args.set), **({"wandb_mode": args.wandb} if args.wandb else {})}
+        common = {"profile": args.profile, "overrides": overrides or None}
         members = []
         for item in args.runs:
             name, _, seed = item.partition(":")

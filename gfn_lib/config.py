@@ -151,6 +151,11 @@ class TrainConfig(BaseModel):
     of stopping once every sequence has ended, and scoring does not trim padding columns (what CUDA
     graphs and ``torch.compile(mode="reduce-overhead")`` need). Same numbers as the early-stopping path
     (to float rounding); on CPU the early-stopping path is faster while sequences are short."""
+    cuda_graph: bool = False
+    """Capture the sampler's decode loop as one CUDA graph and replay it each step (implies
+    ``static_shapes``; same numbers as the eager static loop). A GPU step of the memo's policy is bound
+    by ~3,000 kernel launches, nearly all of them in that loop. On CPU the loop runs eagerly on the
+    graph's fixed buffers: no speed-up, but the same path (what the tests exercise there)."""
     metrics_every: int = Field(25, ge=1)
     """Flush buffered metric rows to ``metrics.csv`` every this many steps."""
     checkpoint_every: int = Field(100, ge=1)
@@ -212,6 +217,7 @@ class TrainConfig(BaseModel):
 STACK_FIELDS = (
     "alphabet", "min_len", "max_len", "stop_action_at_max_len", "n_layers", "d_model", "n_heads", "dropout",
     "dropout_scoring", "positions", "final_layernorm", "loss", "batch_size", "device", "bf16", "compile", "static_shapes",
+    "cuda_graph",
 )  # fmt: skip
 """Fields of :attr:`TrainConfig.stack_key`; every other field (seed, lr, log Z, reward, ...) may differ."""
 

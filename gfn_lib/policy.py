@@ -26,12 +26,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from gfn_lib.env import PeptideEnv
+
+if TYPE_CHECKING:
+    from gfn_lib.graphs import SamplerGraph
 
 
 class Block(nn.Module):
@@ -245,7 +249,9 @@ class RandomTape:
             for r, gen in enumerate(self.generators):  # in place, no stacked copy
                 buffer[r, rest:].uniform_(generator=gen)
         else:  # in passes of MASK_PASS lanes over all runs, so words, comparisons and masks stay in cache
-            span = min(m, max(1 << 12, self.MASK_PASS // R // 4 * 4))  # lanes per run in one pass
+            # lanes per run in one pass; on CUDA one pass (few launches; and its generators' numbers depend
+            # on how a draw is split, so the split must not depend on R)
+            span = m if self.device.type == "cuda" else min(m, max(1 << 12, self.MASK_PASS // R // 4 * 4))
             words = torch.empty(R, span // 4, dtype=torch.int64, device=self.device)  # [R, span / 4]
             for a in range(rest, rest + m, span):
                 b = min(a + span, rest + m)
@@ -303,6 +309,18 @@ class DropoutMasks:
         embed = tape.take(B, T, D)
         layers = [[tape.take(*s) for s in per_layer] for _ in range(n_layers)]
         return cls(embed, *(list(site) for site in zip(*layers)), storage=tape.buffer)
+
+    def copy_to(self, storage: torch.Tensor) -> DropoutMasks:
+        """The same masks in ``storage`` (an ``[R, n]`` buffer like :attr:`storage`, overwritten): every
+        site a view at the same place (a CUDA graph's fixed inputs)."""
+        storage.copy_(self.storage)
+        base = self.storage.storage_offset()
+
+        def move(m: torch.Tensor) -> torch.Tensor:
+            return storage.as_strided(m.shape, m.stride(), storage.storage_offset() + m.storage_offset() - base)
+
+        return DropoutMasks(move(self.embed), [move(m) for m in self.attention], [move(m) for m in self.proj],
+                            [move(m) for m in self.hidden], [move(m) for m in self.out], storage)  # fmt: skip
 
     def positions(self, start: int, stop: int, keys: int) -> DropoutMasks:
         """The masks of query positions ``start..stop-1`` (attention: keys ``0..keys-1``)."""
@@ -478,19 +496,34 @@ class PolicyStack:
     # ---- sampling with a KV cache ---------------------------------------------------------------
     @torch.no_grad()
     def sample(self, batch_size: int, generators: Sequence[torch.Generator], temperature: Sequence[float],
-               epsilon: Sequence[float], static: bool = False, masks: DropoutMasks | None = None) -> Trajectories:  # fmt: skip
+               epsilon: Sequence[float], static: bool = False, masks: DropoutMasks | None = None,
+               graph: SamplerGraph | None = None) -> Trajectories:  # fmt: skip
         """``batch_size`` trajectories per run (``[R, B, T]``), by Gumbel-max on each position's log-probs
         with run r's noise from ``generators[r]``; ``temperature[r]``, ``epsilon[r]`` (uniform-over-legal
         mixed in) shape run r's sampling distribution. ``static``: no early stop (fixed shapes). Dropout
         uses ``masks`` (pass the same to :meth:`evaluate`); none given: drawn from generators forked
-        from ``generators``."""
+        from ``generators``. ``graph``: replay the static decode loop as a CUDA graph
+        (:class:`gfn_lib.graphs.SamplerGraph`; same numbers as ``static``)."""
         env, dev, R, B, T = self.env, self.device, self.R, batch_size, self.env.horizon
-        P = self._params()
         if masks is None and self.p_drop:
             masks = self.draw_masks(fork_generators(generators), B)
-        noise = RandomTape(generators, dev, chunk=B * env.n_actions * T)  # Gumbel noise: one refill per call
+        # Gumbel noise, one refill per call: position t reads [:, t], as T takes of [B, A] in turn would
+        uniforms = RandomTape(generators, dev, chunk=B * env.n_actions * T).take(T, B, env.n_actions)  # [R, T, B, A]
         temp = torch.tensor(list(temperature), device=dev).view(R, 1, 1)
         eps = torch.tensor(list(epsilon), device=dev).view(R, 1, 1)
+        mix = any(e > 0 for e in epsilon)  # decided on the host: no device sync, nothing data-dependent to capture
+        if graph is not None:
+            return graph.replay(self, uniforms, masks, temp, eps, mix)
+        return self.decode(uniforms, masks, temp, eps, mix, static)
+
+    def decode(self, uniforms: torch.Tensor, masks: DropoutMasks | None, temp: torch.Tensor, eps: torch.Tensor,
+               mix: bool, static: bool) -> Trajectories:  # fmt: skip
+        """The decode loop of :meth:`sample` on pre-drawn randomness: ``uniforms [R, T, B, A]`` (Gumbel
+        noise of each position), ``masks`` (dropout), ``temp`` and ``eps [R, 1, 1]``; ``mix``: whether any
+        epsilon is positive. With ``static`` it reads nothing back from the device (no early stop, no
+        data-dependent branch), so it can be captured as one CUDA graph."""
+        env, dev, R, B, T = self.env, self.device, self.R, uniforms.shape[2], self.env.horizon
+        P = self._params()
         caches = torch.zeros(self.n_layers, 2, T, R, B, self.H, self.D // self.H, device=dev, dtype=P["head.weight"].dtype)
         actions = torch.full((R, B, T), env.stop, dtype=torch.long, device=dev)
         done = torch.zeros(R, B, dtype=torch.bool, device=dev)
@@ -503,10 +536,10 @@ class PolicyStack:
             for i in range(self.n_layers):
                 x = self._block_step(P, i, x, caches[i], t, here, static)
             probs = (self._logits(P, x, t)[:, :, 0] / temp).softmax(-1)  # [R, B, A]
-            if bool((eps > 0).any()):
+            if mix:
                 legal = self.first.action_masks[t].float()
                 probs = (1 - eps) * probs + eps * legal / legal.sum()
-            gumbel = -(-noise.take(B, env.n_actions).log()).log()  # [R, B, A]
+            gumbel = -(-uniforms[:, t].log()).log()  # [R, B, A]
             token = (probs.log() + gumbel).argmax(-1)  # [R, B]
             token = torch.where(done, torch.full_like(token, env.stop), token)
             actions[:, :, t] = token

@@ -28,6 +28,7 @@ import yaml
 
 from gfn_lib import rewards
 from gfn_lib.config import TrainConfig
+from gfn_lib.graphs import SamplerGraph
 from gfn_lib.losses import LossOutput, make_loss
 from gfn_lib.metrics import pairwise_diversity
 from gfn_lib.policy import DropoutMasks, Evaluation, PolicyStack, TransformerPolicy, fork_generators
@@ -57,7 +58,8 @@ SAMPLE_COLUMNS = ["step", "rank", "sequence", "reward"]
 
 # fields that may change between a checkpoint and its resume without breaking exactness
 # (not n_steps under the cosine schedule: the lr of every step depends on it)
-_RESUMABLE_CHANGES = {"n_steps", "metrics_every", "checkpoint_every", "top_k_every", "wandb_mode", "device", "static_shapes"}
+_RESUMABLE_CHANGES = {"n_steps", "metrics_every", "checkpoint_every", "top_k_every", "wandb_mode", "device", "static_shapes",
+                      "cuda_graph"}  # fmt: skip
 
 
 def select_device(name: str) -> torch.device:
@@ -97,7 +99,9 @@ class Trainer:
         self.step = 0
         self.elapsed_s = 0.0
         self._autocast = cfg.bf16 and self.device.type == "cuda"
-        self._static = cfg.static_shapes or (cfg.compile and self.device.type == "cuda")
+        self._graphed = cfg.cuda_graph  # off CUDA: the same path, replayed eagerly (gfn_lib.graphs)
+        self._static = cfg.static_shapes or self._graphed or (cfg.compile and self.device.type == "cuda")
+        self._sampler_graph: SamplerGraph | None = None  # the captured decode loop of the stacks this run leads
         self._spent_masks: DropoutMasks | None = None  # the last stacked step's, led by this run: buffer to refill
 
         self.out_dir = Path(out_dir) if out_dir is not None else None
@@ -304,8 +308,10 @@ def train_steps(trainers: Sequence[Trainer]) -> list[dict[str, Any]]:
     started = time.perf_counter()
     first = trainers[0]
     for tr in trainers[1:]:
-        if (tr.device, tr.cfg.batch_size, tr._autocast, tr._static) != (first.device, first.cfg.batch_size, first._autocast, first._static):
-            raise ValueError("runs trained together need the same device, batch_size, bf16 and static_shapes")
+        if (tr.device, tr.cfg.batch_size, tr._autocast, tr._static, tr._graphed) != (
+            first.device, first.cfg.batch_size, first._autocast, first._static, first._graphed
+        ):
+            raise ValueError("runs trained together need the same device, batch_size, bf16, static_shapes and cuda_graph")
     for tr in trainers:
         tr._set_lrs()
     stack = PolicyStack([tr.policy for tr in trainers])
@@ -313,8 +319,11 @@ def train_steps(trainers: Sequence[Trainer]) -> list[dict[str, Any]]:
     masks = stack.draw_masks(mask_gens, first.cfg.batch_size, first._spent_masks)
     first._spent_masks = None
 
+    if first._graphed and first._sampler_graph is None:
+        first._sampler_graph = SamplerGraph()
     traj = stack.sample(first.cfg.batch_size, noise_gens, [tr.cfg.temperature for tr in trainers],
-                        [tr.cfg.epsilon for tr in trainers], static=first._static, masks=masks)  # [R, B, T]  # fmt: skip
+                        [tr.cfg.epsilon for tr in trainers], static=first._static, masks=masks,
+                        graph=first._sampler_graph if first._graphed else None)  # [R, B, T]  # fmt: skip
     if first.cfg.dropout_scoring == "fresh":  # the sampler is done with its masks: the scoring pass's go in their buffer
         masks = stack.draw_masks(scoring_gens, first.cfg.batch_size, masks)
     log_rs, targets = [], []

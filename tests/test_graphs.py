@@ -1,0 +1,97 @@
+"""The sampler's decode loop as a CUDA graph (gfn_lib.graphs, ``TrainConfig.cuda_graph``).
+
+On a CPU the graph is replayed eagerly on its fixed buffers, so everything but the capture runs here:
+the loop reads nothing back from the device (it traces as one graph), a replay gives the eager static
+loop's numbers after the parameters and the inputs change, and runs trained with ``cuda_graph`` equal
+runs without it, alone, stacked and resumed. The tests marked ``cuda`` capture on a GPU (run where one is:
+``benchmarks/gpu_session.sh``)."""
+
+import pandas as pd
+import pytest
+import torch
+
+from gfn_lib.graphs import SamplerGraph
+from gfn_lib.policy import PolicyStack, TransformerPolicy, fork_generators
+from gfn_lib.trainer import METRIC_COLUMNS, TIMING_COLUMNS, Trainer, train_together
+
+COMPARED = [c for c in METRIC_COLUMNS if c not in TIMING_COLUMNS]
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"))]
+
+
+def _policies(env, n: int, device: str) -> list[TransformerPolicy]:
+    torch.manual_seed(0)
+    return [TransformerPolicy(env, 2, 32, 2, dropout=0.1, init="xavier").to(device).train() for _ in range(n)]
+
+
+def _sample(stack: PolicyStack, seed: int, graph: SamplerGraph | None, epsilon: float = 0.0):
+    gens = [torch.Generator(stack.device).manual_seed(seed + r) for r in range(stack.R)]
+    masks = stack.draw_masks(fork_generators(gens), 16)
+    return stack.sample(16, gens, [1.5] * stack.R, [epsilon] * stack.R, static=True, masks=masks, graph=graph)
+
+
+def _assert_same_trajectories(a, b) -> None:
+    assert torch.equal(a.actions, b.actions) and torch.equal(a.lengths, b.lengths)
+    torch.testing.assert_close(a.sampler_log_probs, b.sampler_log_probs, rtol=1e-5, atol=1e-6)
+
+
+def test_static_decode_reads_nothing_back_from_the_device(tiny_config):
+    """What CUDA graphs need: the static loop traces as one graph (no ``.item()``, no data-dependent
+    branch; traced with the eager backend, the CPU cannot capture), and computes what it computes eagerly."""
+    stack = PolicyStack(_policies(tiny_config.env, 2, "cpu"))
+    R, B, T, A = 2, 8, tiny_config.env.horizon, tiny_config.env.n_actions
+    uniforms = torch.rand(R, T, B, A, generator=torch.Generator().manual_seed(0))
+    masks = stack.draw_masks([torch.Generator().manual_seed(s) for s in range(R)], B)
+    temp, eps = torch.full((R, 1, 1), 1.5), torch.full((R, 1, 1), 0.1)
+    traced = torch.compile(PolicyStack.decode, backend="eager", fullgraph=True)
+    _assert_same_trajectories(traced(stack, uniforms, masks, temp, eps, True, True),
+                              stack.decode(uniforms, masks, temp, eps, True, True))  # fmt: skip
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_replays_follow_the_parameters_and_the_inputs(tiny_config, device):
+    """One capture serves every later step: new noise, new masks and parameters changed in place (as the
+    optimiser changes them) all reach the replay; a new stack is captured anew."""
+    stack = PolicyStack(_policies(tiny_config.env, 3, device))
+    graph = SamplerGraph()
+    for step in range(3):
+        _assert_same_trajectories(_sample(stack, 10 * step, graph), _sample(stack, 10 * step, None))
+        with torch.no_grad():
+            for p in stack.policies:
+                p.head.bias.add_(torch.randn_like(p.head.bias))
+    assert graph.captures == 1
+    _assert_same_trajectories(_sample(stack, 7, graph, epsilon=0.2), _sample(stack, 7, None, epsilon=0.2))
+    smaller = PolicyStack(stack.policies[:2])
+    _assert_same_trajectories(_sample(smaller, 3, graph), _sample(smaller, 3, None))
+    assert graph.captures == 3  # epsilon > 0 and two runs: each a loop of its own
+
+
+@pytest.fixture
+def two_runs(tiny_config):
+    base = tiny_config.model_copy(update={"dropout": 0.1, "n_steps": 12, "optimizer": "adamw", "static_shapes": True})
+    return [base.model_copy(update={"seed": 1}), base.model_copy(update={"seed": 2, "epsilon": 0.1, "temperature": 2.0})]
+
+
+def _metrics(cfgs, dirs=None) -> list[pd.DataFrame]:
+    trainers = [Trainer(c, d) for c, d in zip(cfgs, dirs or [None] * len(cfgs))]
+    train_together(trainers, progress=False)
+    return [t.metrics_frame()[COMPARED].reset_index(drop=True) for t in trainers]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_runs_with_the_graph_equal_runs_without(two_runs, tmp_path, device):
+    """Stacked, alone, and stopped at step 6 then resumed: the numbers of the eager static loop."""
+    cfgs = [c.model_copy(update={"device": device}) for c in two_runs]
+    graphed = [c.model_copy(update={"cuda_graph": True}) for c in cfgs]
+    expected = _metrics(cfgs)
+    for got, want in zip(_metrics(graphed), expected):
+        pd.testing.assert_frame_equal(got, want, check_dtype=False, rtol=1e-4, atol=1e-5)
+    pd.testing.assert_frame_equal(_metrics(graphed[1:])[0], expected[1], check_dtype=False, rtol=1e-4, atol=1e-5)
+    dirs = [tmp_path / "a", tmp_path / "b"]
+    _metrics([c.model_copy(update={"n_steps": 6}) for c in graphed], dirs)
+    for got, want in zip(_metrics(graphed, dirs), expected):
+        pd.testing.assert_frame_equal(got, want, check_dtype=False, rtol=1e-4, atol=1e-5)
+
+
+def test_runs_with_and_without_the_graph_are_not_stacked(two_runs):
+    with pytest.raises(ValueError, match="cuda_graph"):
+        train_together([Trainer(two_runs[0]), Trainer(two_runs[1].model_copy(update={"cuda_graph": True}))], progress=False)
