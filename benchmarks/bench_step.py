@@ -19,6 +19,8 @@ import torch
 
 from gfn_lib.cli import parse_overrides
 from gfn_lib.config import make_config
+from gfn_lib.graphs import SamplerGraph
+from gfn_lib.policy import PolicyStack
 from gfn_lib.trainer import Trainer
 
 
@@ -37,11 +39,12 @@ def main() -> None:
     cfg = make_config({"reward": "table", "wandb_mode": "disabled", "warmup_steps": 0, **overrides})
     trainer = Trainer(cfg)
     dev = trainer.device
+    stack, graph = PolicyStack([trainer.policy]), SamplerGraph() if cfg.cuda_graph else None  # the trainer's sampler
     sample_ms, total_ms = [], []
     for i in range(args.warmup + args.steps):
         _sync(dev)
         t0 = time.perf_counter()
-        trainer.policy.sample(cfg.batch_size, trainer.generator, cfg.temperature, cfg.epsilon)
+        stack.sample(cfg.batch_size, [trainer.generator], [cfg.temperature], [cfg.epsilon], static=trainer._static, graph=graph)
         _sync(dev)
         t1 = time.perf_counter()
         trainer.train_step()  # samples again: the step as the trainer runs it

@@ -258,7 +258,8 @@ class Trainer:
     def resume(self) -> None:
         """Load the checkpoint and cut the logs back to its step."""
         assert self.metrics is not None and self.samples is not None
-        state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
+        # on the CPU: RNG states must stay CPU byte tensors; the modules and the optimiser move theirs
+        state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
         saved, now = state["config"], self.cfg.model_dump()
         resumable = _RESUMABLE_CHANGES - ({"n_steps"} if self.cfg.lr_schedule == "constant-then-cosine" else set())
         saved = {**TrainConfig().model_dump(), **saved}  # a field added since the checkpoint had its default
