@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import torch
 from bench_multirun import SHAPES, _sync
 from torch.profiler import ProfilerActivity, profile
 
