@@ -152,22 +152,27 @@ class Trainer:
             total = out.loss - cfg.entropy_weight * ev.log_pf.mean()
         return out, total, entropy
 
-    def _finish_step(self, out: LossOutput, total: torch.Tensor, entropy: torch.Tensor, ev: Evaluation,
-                     actions: torch.Tensor, lengths: torch.Tensor, log_r: torch.Tensor, target_log_r: torch.Tensor,
-                     started: float) -> dict[str, Any]:  # fmt: skip
-        """Clip, step the optimiser, then measure and record the step (gradients are in place)."""
+    def _update(self, out: LossOutput, total: torch.Tensor, entropy: torch.Tensor, ev: Evaluation,
+                lengths: torch.Tensor, log_r: torch.Tensor, target_log_r: torch.Tensor) -> torch.Tensor:  # fmt: skip
+        """Clip, step the optimiser (gradients are in place), and the step's statistics
+        (``METRIC_COLUMNS[1:16]``) as one tensor on the device: nothing is read back here."""
         cfg = self.cfg
         grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.grad_clip or math.inf)
         self.optimizer.step()
         self.step += 1
-
         n_actions = self.env.n_actions_taken(lengths).float()
         reward = log_r.exp()
-        stats = torch.stack([
+        return torch.stack([
             out.loss.detach(), total.detach(), out.log_z.float(), ev.log_pf.detach().mean(), lengths.float().mean(),
             n_actions.mean(), ev.log_pf.detach().sum() / n_actions.sum(), reward.mean(), log_r.mean(), reward.max(),
             target_log_r.mean(), out.residual.mean(), out.residual.std(), entropy.detach(), grad_norm.float(),
-        ]).tolist()  # fmt: skip  (one device sync)
+        ])  # fmt: skip
+
+    def _finish_step(self, stats: list[float], actions: torch.Tensor, lengths: torch.Tensor, reward: torch.Tensor,
+                     started: float) -> dict[str, Any]:  # fmt: skip
+        """Measure and record the step from host copies: ``stats`` (:meth:`_update`'s), the batch's
+        ``actions [B, T]``, ``lengths [B]`` and ``reward [B]``."""
+        cfg = self.cfg
         unique = torch.unique(actions, dim=0).shape[0] / cfg.batch_size
         composition = self.env.composition(actions, lengths)  # [B, V]
         composition_entropy = self.env.entropy_of_composition(composition).mean().item()
@@ -287,10 +292,12 @@ _compiled_evaluate: Callable[..., Evaluation] | None = None
 
 
 def _evaluate(stack: PolicyStack, actions: torch.Tensor, lengths: torch.Tensor, masks: DropoutMasks | None,
-              compiled: bool) -> Evaluation:  # fmt: skip
+              compiled: bool, trim: bool) -> Evaluation:  # fmt: skip
+    """The scoring pass; ``trim`` (cut the padding columns) reads the longest length back from the device,
+    so fixed shapes (``static_shapes``, ``cuda_graph``) score untrimmed; compiled, always untrimmed."""
     global _compiled_evaluate
     if not compiled:
-        return stack.evaluate(actions, lengths, trim=True, masks=masks)
+        return stack.evaluate(actions, lengths, trim=trim, masks=masks)
     if _compiled_evaluate is None:
         _compiled_evaluate = torch.compile(PolicyStack.evaluate)
     return _compiled_evaluate(stack, actions, lengths, trim=False, masks=masks)
@@ -337,16 +344,19 @@ def train_steps(trainers: Sequence[Trainer]) -> list[dict[str, Any]]:
 
     compiled = first.cfg.compile and first.device.type == "cuda"
     with torch.autocast(first.device.type, dtype=torch.bfloat16, enabled=first._autocast):
-        ev = _evaluate(stack, traj.actions, traj.lengths, masks, compiled)  # [R, B, T]
+        ev = _evaluate(stack, traj.actions, traj.lengths, masks, compiled, trim=not first._static)  # [R, B, T]
     results = [tr._loss(ev.run(r), targets[r], traj.lengths[r]) for r, tr in enumerate(trainers)]
     for tr in trainers:
         tr.optimizer.zero_grad(set_to_none=True)
     torch.stack([total for _, total, _ in results]).sum().backward()
     first._spent_masks = masks  # nothing holds them after the backward pass: the next step refills their buffer
-    return [
-        tr._finish_step(out, total, entropy, ev.run(r), traj.actions[r], traj.lengths[r], log_rs[r], targets[r], started)
+    stats = torch.stack([
+        tr._update(out, total, entropy, ev.run(r), traj.lengths[r], log_rs[r], targets[r])
         for r, (tr, (out, total, entropy)) in enumerate(zip(trainers, results))
-    ]  # fmt: skip
+    ])  # [R, 15]  # fmt: skip
+    # everything the logs need crosses to the host here, once per stack: on a GPU, the step's only waits
+    stats, actions, lengths, reward = (t.cpu() for t in (stats, traj.actions, traj.lengths, torch.stack(log_rs).exp()))
+    return [tr._finish_step(stats[r].tolist(), actions[r], lengths[r], reward[r], started) for r, tr in enumerate(trainers)]
 
 
 def train_together(trainers: Sequence[Trainer], progress: bool = True,
