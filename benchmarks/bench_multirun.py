@@ -12,7 +12,8 @@ the rounds) and over ``ref`` (six separate runs one after another give the singl
 
     python benchmarks/bench_multirun.py                       # small + memo shapes, R = 1, 6, 18
     python benchmarks/bench_multirun.py --shapes small --runs 1 6
-    python benchmarks/bench_multirun.py --set device=cuda static_shapes=true
+    python benchmarks/bench_multirun.py --set device=cuda                    # the sampler as a CUDA graph (default)
+    python benchmarks/bench_multirun.py --set device=cuda cuda_graph=false   # eager, stopping early
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ SHAPES = {name: dict(zip(("n_layers", "d_model", "n_heads"), shape)) for name, s
 """small: the earlier cpu profile's policy; memo: the memo's (the cpu and full profiles')."""
 
 
+RUNTIME_FIELDS = {"device", "cuda_graph", "static_shapes", "compile"}
+"""Overrides that change how a step runs, not what it computes (the reference is still comparable)."""
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -50,7 +55,7 @@ def contenders(shape: str, runs: list[int], overrides: dict, reference: bool) ->
         trainers = [Trainer(make_config({**base, **SHAPES[shape], "seed": s, **overrides})) for s in range(r)]
         steps[str(r)] = functools.partial(train_steps, trainers)
     device = trainers[0].device
-    if reference and set(overrides) <= {"device"}:  # the reference knows the default setup only
+    if reference and set(overrides) <= RUNTIME_FIELDS:  # the reference knows the default setup only
         steps = {"ref": reference_step.ReferenceRun(*reference_step.SHAPES[shape], device=device.type).step, **steps}
     return steps, device
 

@@ -62,6 +62,11 @@ _RESUMABLE_CHANGES = {"n_steps", "metrics_every", "checkpoint_every", "top_k_eve
                       "cuda_graph"}  # fmt: skip
 
 
+GRAPH_DEVICES = ("cuda",)
+"""Devices where ``TrainConfig.cuda_graph`` takes effect (tests add ``"cpu"``: :class:`SamplerGraph` then
+replays the loop eagerly on its fixed buffers, the same path without the capture)."""
+
+
 def select_device(name: str) -> torch.device:
     """``auto`` -> CUDA when available, else CPU."""
     if name == "auto":
@@ -99,7 +104,7 @@ class Trainer:
         self.step = 0
         self.elapsed_s = 0.0
         self._autocast = cfg.bf16 and self.device.type == "cuda"
-        self._graphed = cfg.cuda_graph  # off CUDA: the same path, replayed eagerly (gfn_lib.graphs)
+        self._graphed = cfg.cuda_graph and self.device.type in GRAPH_DEVICES
         self._static = cfg.static_shapes or self._graphed or (cfg.compile and self.device.type == "cuda")
         self._sampler_graph: SamplerGraph | None = None  # the captured decode loop of the stacks this run leads
         self._spent_masks: DropoutMasks | None = None  # the last stacked step's, led by this run: buffer to refill

@@ -1,6 +1,7 @@
 """The sampler's decode loop as a CUDA graph (gfn_lib.graphs, ``TrainConfig.cuda_graph``).
 
-On a CPU the graph is replayed eagerly on its fixed buffers, so everything but the capture runs here:
+On a CPU (``GRAPH_DEVICES`` widened here) the graph is replayed eagerly on its fixed buffers, so
+everything but the capture runs here:
 the loop reads nothing back from the device (it traces as one graph), a replay gives the eager static
 loop's numbers after the parameters and the inputs change, and runs trained with ``cuda_graph`` equal
 runs without it, alone, stacked and resumed. The tests marked ``cuda`` capture on a GPU (run where one is:
@@ -12,6 +13,7 @@ import torch
 
 from gfn_lib.graphs import SamplerGraph
 from gfn_lib.policy import PolicyStack, TransformerPolicy, fork_generators
+from gfn_lib import trainer
 from gfn_lib.trainer import METRIC_COLUMNS, TIMING_COLUMNS, Trainer, train_together
 
 COMPARED = [c for c in METRIC_COLUMNS if c not in TIMING_COLUMNS]
@@ -66,14 +68,19 @@ def test_replays_follow_the_parameters_and_the_inputs(tiny_config, device):
 
 
 @pytest.fixture
-def two_runs(tiny_config):
-    base = tiny_config.model_copy(update={"dropout": 0.1, "n_steps": 12, "optimizer": "adamw", "static_shapes": True})
+def two_runs(tiny_config, monkeypatch):
+    """Two runs of the eager static loop (``cuda_graph`` off), on a CPU that takes the graph's path when asked."""
+    monkeypatch.setattr(trainer, "GRAPH_DEVICES", ("cuda", "cpu"))
+    base = tiny_config.model_copy(update={"dropout": 0.1, "n_steps": 12, "optimizer": "adamw", "static_shapes": True,
+                                          "cuda_graph": False})  # fmt: skip
     return [base.model_copy(update={"seed": 1}), base.model_copy(update={"seed": 2, "epsilon": 0.1, "temperature": 2.0})]
 
 
 def _metrics(cfgs, dirs=None) -> list[pd.DataFrame]:
     trainers = [Trainer(c, d) for c, d in zip(cfgs, dirs or [None] * len(cfgs))]
     train_together(trainers, progress=False)
+    graph = trainers[0]._sampler_graph
+    assert (graph is not None and graph.captures == 1) == cfgs[0].cuda_graph  # the graph's path, captured once
     return [t.metrics_frame()[COMPARED].reset_index(drop=True) for t in trainers]
 
 
@@ -90,6 +97,12 @@ def test_runs_with_the_graph_equal_runs_without(two_runs, tmp_path, device):
     _metrics([c.model_copy(update={"n_steps": 6}) for c in graphed], dirs)
     for got, want in zip(_metrics(graphed, dirs), expected):
         pd.testing.assert_frame_equal(got, want, check_dtype=False, rtol=1e-4, atol=1e-5)
+
+
+def test_the_graph_is_on_by_default_on_cuda_only(tiny_config):
+    assert tiny_config.cuda_graph
+    cpu = Trainer(tiny_config.model_copy(update={"device": "cpu"}))
+    assert not cpu._graphed and not cpu._static  # the CPU keeps the early-stopping loop (faster there)
 
 
 def test_runs_with_and_without_the_graph_are_not_stacked(two_runs):
