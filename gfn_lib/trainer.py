@@ -359,7 +359,8 @@ def train_steps(trainers: Sequence[Trainer]) -> list[dict[str, Any]]:
         tr._update(out, total, entropy, ev.run(r), traj.lengths[r], log_rs[r], targets[r])
         for r, (tr, (out, total, entropy)) in enumerate(zip(trainers, results))
     ])  # [R, 15]  # fmt: skip
-    # everything the logs need crosses to the host here, once per stack: on a GPU, the step's only waits
+    # everything the logs need crosses to the host here, once per stack (the trainer's only read-back; forking the
+    # generators and some rewards' running state still read back on their own)
     stats, actions, lengths, reward = (t.cpu() for t in (stats, traj.actions, traj.lengths, torch.stack(log_rs).exp()))
     return [tr._finish_step(stats[r].tolist(), actions[r], lengths[r], reward[r], started) for r, tr in enumerate(trainers)]
 
