@@ -76,13 +76,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from gfn_lib.study import execution
-    from gfn_lib.sweep import default_workers, run_sweep
+    from gfn_lib.sweep import default_stack, default_workers, run_sweep
 
     tasks = _tasks(args)
-    workers = args.workers or default_workers(len(execution.stack_tasks(tasks, args.stack)))
+    stack = args.stack or default_stack(len(tasks))
+    workers = args.workers or default_workers(len(execution.stack_tasks(tasks, stack)))
     for task in tasks:  # torch threads per run: the cores shared among the workers
         task.threads = args.threads or max(1, (os.cpu_count() or 1) // workers)
-    return _report_results(run_sweep(tasks, address=args.address, n_workers=workers, stack=args.stack))
+    return _report_results(run_sweep(tasks, address=args.address, n_workers=workers, stack=stack))
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -156,8 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", default=None, help="scheduler of a running Dask cluster (default: start a local one)")
     p.add_argument("--workers", type=int, default=None, help="local cluster workers (default: one per GPU, else one per core, up to the number of runs)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per run (default: cores / workers)")
-    p.add_argument("--stack", type=int, default=1, metavar="N",
-                   help="train up to N runs of one policy shape as one stack per worker (default 1; a GPU: 6-18)")
+    p.add_argument("--stack", type=int, default=None, metavar="N",
+                   help="train up to N runs of one policy shape as one stack per worker (default: the runs shared "
+                        "out among the GPUs, at most 18 a stack; 1 without a GPU)")  # fmt: skip
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("list", help="each run's status (missing, running, finished, failed, incomplete) and key figures")

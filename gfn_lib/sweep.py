@@ -32,6 +32,18 @@ def default_workers(n_tasks: int) -> int:
     return _gpu_count() or max(1, min(os.cpu_count() or 1, n_tasks))
 
 
+MAX_GPU_STACK = 18
+"""The most runs :func:`default_stack` puts in one stack (the largest R measured on a GPU: README, "On a GPU")."""
+
+
+def default_stack(n_tasks: int) -> int:
+    """Runs per stack when a sweep is not told: on GPUs the runs shared out evenly among them (at most
+    :data:`MAX_GPU_STACK`; the full profile's eight runs on one H200 make one stack, ≈ 21 minutes for all eight);
+    on CPUs 1 (a stack gains ~1.8x at most there, and one run per core keeps both cores busy)."""
+    gpus = _gpu_count()
+    return min(MAX_GPU_STACK, -(-n_tasks // gpus)) if gpus else 1
+
+
 def _execute_on_worker(group: list[Task]) -> tuple[list[TaskResult], str]:
     """Runs inside a Dask worker: pin this worker's GPU, execute the group (one stack), say where it ran."""
     worker = get_worker()

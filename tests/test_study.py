@@ -309,6 +309,15 @@ def test_sweep_on_a_local_two_worker_dask_cluster(tmp_path, monkeypatch):
         pd.testing.assert_frame_equal(together[cols], alone[cols], rtol=1e-4, atol=1e-5)
 
 
+def test_a_sweep_stacks_runs_on_gpus_only(monkeypatch):
+    """Without ``--stack``: the runs shared out evenly among the GPUs (at most 18 a stack), one run per unit on CPUs."""
+    from gfn_lib import sweep
+
+    for gpus, n_tasks, stack in ((0, 8, 1), (1, 8, 8), (1, 69, 18), (4, 8, 2), (3, 8, 3)):
+        monkeypatch.setattr(sweep, "_gpu_count", lambda gpus=gpus: gpus)
+        assert sweep.default_stack(n_tasks) == stack
+
+
 def test_sweeps_start_the_costliest_runs_first():
     tasks = execution.plan([], "cpu")  # the profile's runs
     cost = {t.spec.name: t.cost for t in tasks}
