@@ -139,6 +139,10 @@ class Trainer:
         """One update of this run (:func:`train_steps` with this run alone)."""
         return train_steps([self])[0]
 
+    def _release_stack_buffers(self) -> None:
+        """Drop what this run keeps for the stacks it leads (a mask buffer, a captured decode loop)."""
+        self._spent_masks, self._sampler_graph = None, None
+
     def _set_lrs(self) -> None:
         for group in self.optimizer.param_groups:
             group["lr"] = get_lr(self.step, group["base_lr"], self.cfg.warmup_steps, self.cfg.lr_schedule, self.cfg.n_steps)
@@ -384,8 +388,12 @@ def train_together(trainers: Sequence[Trainer], progress: bool = True,
             if callback is not None:
                 for row in rows:
                     callback(row)
+            for tr in active:
+                if tr.step >= tr.cfg.n_steps:  # a finished run leads no stack any more: its buffers and graph go
+                    tr._release_stack_buffers()
     finally:
         bar.close()
         for tr in trainers:
+            tr._release_stack_buffers()
             if tr.out_dir is not None:
                 tr.save_checkpoint()

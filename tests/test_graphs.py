@@ -78,8 +78,9 @@ def two_runs(tiny_config, monkeypatch):
 
 def _metrics(cfgs, dirs=None) -> list[pd.DataFrame]:
     trainers = [Trainer(c, d) for c, d in zip(cfgs, dirs or [None] * len(cfgs))]
-    train_together(trainers, progress=False)
-    graph = trainers[0]._sampler_graph
+    graphs = []
+    train_together(trainers, progress=False, callback=lambda row: graphs.append(trainers[0]._sampler_graph))
+    graph = graphs[-1]  # as the last step left it (training lets go of it afterwards)
     assert (graph is not None and graph.captures == 1) == cfgs[0].cuda_graph  # the graph's path, captured once
     return [t.metrics_frame()[COMPARED].reset_index(drop=True) for t in trainers]
 
@@ -97,6 +98,18 @@ def test_runs_with_the_graph_equal_runs_without(two_runs, tmp_path, device):
     _metrics([c.model_copy(update={"n_steps": 6}) for c in graphed], dirs)
     for got, want in zip(_metrics(graphed, dirs), expected):
         pd.testing.assert_frame_equal(got, want, check_dtype=False, rtol=1e-4, atol=1e-5)
+
+
+def test_a_finished_run_lets_go_of_its_graph(two_runs):
+    """The first run of a stack keeps the stack's graph; once it finishes, the others capture their own, and
+    nothing keeps a graph after training (GPU memory)."""
+    short, long = (c.model_copy(update={"cuda_graph": True, "n_steps": n}) for c, n in zip(two_runs, (4, 12)))
+    trainers = [Trainer(short), Trainer(long)]
+    captured = []
+    train_together(trainers, progress=False, callback=lambda row: captured.append(
+        [t._sampler_graph.captures if t._sampler_graph else 0 for t in trainers]))  # fmt: skip
+    assert captured[0] == [1, 0] and captured[-1] == [0, 1]  # led by the short run, then by the long one alone
+    assert all(t._sampler_graph is None and t._spent_masks is None for t in trainers)
 
 
 def test_the_graph_is_on_by_default_on_cuda_only(tiny_config):
