@@ -18,7 +18,8 @@ from collections.abc import Callable
 
 import torch
 
-from gfn_lib.policy import DropoutMasks, PolicyStack, Trajectories
+from gfn_lib.policy import PolicyStack, Trajectories
+from gfn_lib.randomness import DropoutMasks
 
 
 class SamplerGraph:

@@ -31,7 +31,8 @@ from gfn_lib.config import TrainConfig
 from gfn_lib.graphs import SamplerGraph
 from gfn_lib.losses import LossOutput, make_loss
 from gfn_lib.metrics import pairwise_diversity
-from gfn_lib.policy import DropoutMasks, Evaluation, PolicyStack, TransformerPolicy, fork_generators
+from gfn_lib.policy import Evaluation, PolicyStack, TransformerPolicy
+from gfn_lib.randomness import DropoutMasks, fork_generators
 from gfn_lib.runtime import keep_freed_memory
 from gfn_lib.schedule import get_lr
 from gfn_lib.storage import CsvLog, atomic_torch_save, atomic_write_text

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from gfn_lib.graphs import SamplerGraph
-from gfn_lib.policy import PolicyStack, TransformerPolicy, fork_generators
+from gfn_lib.policy import PolicyStack, TransformerPolicy
+from gfn_lib.randomness import fork_generators
 from gfn_lib import trainer
 from gfn_lib.trainer import METRIC_COLUMNS, TIMING_COLUMNS, Trainer, train_together
 

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 import torch
 
-from gfn_lib.policy import PolicyStack, RandomTape, TransformerPolicy, realised_dropout
+from gfn_lib.policy import PolicyStack, TransformerPolicy
+from gfn_lib.randomness import RandomTape, realised_dropout
 from gfn_lib.trainer import METRIC_COLUMNS, TIMING_COLUMNS, Trainer, train_together
 
 COMPARED = [c for c in METRIC_COLUMNS if c not in TIMING_COLUMNS]
