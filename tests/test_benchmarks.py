@@ -40,3 +40,14 @@ def test_bench_multirun_prints_the_reference_and_the_stack():
     shape, r, *numbers, vs_one, rounds, vs_ref = rows[2]
     assert vs_one.endswith("x") and vs_ref.endswith("x") and "-" in rounds  # speed-ups over R = 1 (range) and ref
     assert float(numbers[3]) > 0  # run-steps/s
+
+
+def test_profile_stack_prints_where_a_stacked_step_goes():
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "profile_stack.py"), "--shape", "small", "--runs", "2", "--steps", "1",
+         "--warmup", "0", "--top", "3"],
+        capture_output=True, text=True, check=True, cwd=BENCHMARKS.parent,
+    ).stdout  # fmt: skip
+    head = out.splitlines()[0]
+    assert head.startswith("small R=2") and "ms/step wall" in head and "device busy 0.0 ms/step" in head  # CPU: no kernels
+    assert "aten::" in out  # the operators' table
