@@ -39,7 +39,7 @@ def main() -> None:
     cfg = make_config({"reward": "table", "wandb_mode": "disabled", "warmup_steps": 0, **overrides})
     trainer = Trainer(cfg)
     dev = trainer.device
-    stack, graph = PolicyStack([trainer.policy]), SamplerGraph() if cfg.cuda_graph else None  # the trainer's sampler
+    stack, graph = PolicyStack([trainer.policy]), SamplerGraph() if trainer._graphed else None  # the trainer's sampler
     sample_ms, total_ms = [], []
     for i in range(args.warmup + args.steps):
         _sync(dev)

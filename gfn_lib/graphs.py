@@ -51,7 +51,7 @@ class SamplerGraph:
         self._inputs["uniforms"].copy_(uniforms)
         self._inputs["temp"].copy_(temp)
         self._inputs["eps"].copy_(eps)
-        if masks is not None and masks.storage.data_ptr() != self._masks.storage.data_ptr():
+        if masks is not None:  # the graph reads its own copy
             self._masks.storage.copy_(masks.storage)
         if self._graph is not None:
             self._graph.replay()

@@ -106,7 +106,8 @@ class Trainer:
         self.elapsed_s = 0.0
         self._autocast = cfg.bf16 and self.device.type == "cuda"
         self._graphed = cfg.cuda_graph and self.device.type in GRAPH_DEVICES
-        self._static = cfg.static_shapes or self._graphed or (cfg.compile and self.device.type == "cuda")
+        self._compiled = cfg.compile and self.device.type == "cuda"
+        self._static = cfg.static_shapes or self._graphed or self._compiled
         self._sampler_graph: SamplerGraph | None = None  # the captured decode loop of the stacks this run leads
         self._spent_masks: DropoutMasks | None = None  # the last stacked step's, led by this run: buffer to refill
 
@@ -341,7 +342,7 @@ def train_steps(trainers: Sequence[Trainer]) -> list[dict[str, Any]]:
         first._sampler_graph = SamplerGraph()
     traj = stack.sample(first.cfg.batch_size, noise_gens, [tr.cfg.temperature for tr in trainers],
                         [tr.cfg.epsilon for tr in trainers], static=first._static, masks=masks,
-                        graph=first._sampler_graph if first._graphed else None)  # [R, B, T]  # fmt: skip
+                        graph=first._sampler_graph)  # [R, B, T]  # fmt: skip
     if first.cfg.dropout_scoring == "fresh":  # the sampler is done with its masks: the scoring pass's go in their buffer
         masks = stack.draw_masks(scoring_gens, first.cfg.batch_size, masks)
     log_rs, targets = [], []
@@ -352,9 +353,8 @@ def train_steps(trainers: Sequence[Trainer]) -> list[dict[str, Any]]:
             log_rs.append(log_r)
             targets.append(tr.cfg.reward_exponent * log_r - tr.cfg.length_penalty * lengths)  # [B]
 
-    compiled = first.cfg.compile and first.device.type == "cuda"
     with torch.autocast(first.device.type, dtype=torch.bfloat16, enabled=first._autocast):
-        ev = _evaluate(stack, traj.actions, traj.lengths, masks, compiled, trim=not first._static)  # [R, B, T]
+        ev = _evaluate(stack, traj.actions, traj.lengths, masks, first._compiled, trim=not first._static)  # [R, B, T]
     results = [tr._loss(ev.run(r), targets[r], traj.lengths[r]) for r, tr in enumerate(trainers)]
     for tr in trainers:
         tr.optimizer.zero_grad(set_to_none=True)

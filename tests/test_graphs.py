@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 import torch
 
+from gfn_lib import trainer
 from gfn_lib.graphs import SamplerGraph
 from gfn_lib.policy import PolicyStack, TransformerPolicy
 from gfn_lib.randomness import fork_generators
-from gfn_lib import trainer
 from gfn_lib.trainer import METRIC_COLUMNS, TIMING_COLUMNS, Trainer, train_together
 
 COMPARED = [c for c in METRIC_COLUMNS if c not in TIMING_COLUMNS]
