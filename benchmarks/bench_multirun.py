@@ -9,6 +9,9 @@ is an independent plain-PyTorch single run of the same work (``reference_step.py
 also judged against code it does not share. Printed per row: ms per stacked step, ms per run-step,
 steps/s of one run, run-steps/s of all R together, the speed-up over R = 1 (median, and its range over
 the rounds) and over ``ref`` (six separate runs one after another give the single run's run-steps/s).
+Under each shape, :func:`stack_model`'s line: the stacked step split into a part all R runs share
+(launches, Python, the decode loop's overheads) and a part each run adds (its arithmetic, memory
+traffic, masks, rewards), and what that allows: no R beats R = 1 by more than (shared + per run) / per run.
 
     python benchmarks/bench_multirun.py                       # small + memo shapes, R = 1, 6, 18
     python benchmarks/bench_multirun.py --shapes small --runs 1 6
@@ -75,6 +78,21 @@ def measure(steps: dict[str, Callable[[], object]], device: torch.device, rounds
     return times
 
 
+def stack_model(seconds: dict[int, float]) -> tuple[float, float]:
+    """``(shared, per_run)``: the least-squares line ``t(R) = shared + per_run * R`` through the median
+    seconds of a stacked step for each R (at least two distinct R). Stacking saves only ``shared``: R runs
+    together beat R runs one at a time by ``R (shared + per_run) / (shared + R per_run)``, which tends to
+    ``(shared + per_run) / per_run`` as R grows, and reaches ``S`` at a given R only when
+    ``per_run / shared <= (R - S) / (R (S - 1))`` (R = 6, S = 2: 0.67)."""
+    rs = sorted(seconds)
+    if len(rs) < 2:
+        raise ValueError("stack_model needs stacked-step times for at least two values of R")
+    mean_r = sum(rs) / len(rs)
+    mean_t = sum(seconds[r] for r in rs) / len(rs)
+    per_run = sum((r - mean_r) * (seconds[r] - mean_t) for r in rs) / sum((r - mean_r) ** 2 for r in rs)
+    return mean_t - per_run * mean_r, per_run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", nargs="*", default=list(SHAPES), choices=list(SHAPES))
@@ -102,6 +120,14 @@ def main() -> None:
             vs_ref = f"{median['ref'] * r / t:6.2f}x" if "ref" in median else "-"
             print(f"{shape:>6} {name:>3} {t * 1e3:14.1f} {t * 1e3 / r:12.1f} {1 / t:12.2f} {r / t:12.2f} "
                   f"{vs_one:>7} {spread:>12} {vs_ref:>7}", flush=True)  # fmt: skip
+        stacked = {int(name): t for name, t in median.items() if name != "ref"}
+        if len(stacked) >= 2:
+            shared, per_run = stack_model(stacked)
+            fits = shared > 0 and per_run > 0  # a noisy sitting can fit a line that explains nothing
+            ratio, ceiling = (f"{per_run / shared:.2f}", f"{(shared + per_run) / per_run:.2f}x") if fits else ("-", "-")
+            print(f"{shape:>6} model: a stacked step = {shared * 1e3:.1f} ms shared + {per_run * 1e3:.1f} ms per run "
+                  f"(per run / shared = {ratio}; 2x at R = 6 needs <= 0.67); no R beats R = 1 by more than {ceiling}",
+                  flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -28,16 +28,26 @@ def total_variation(p: torch.Tensor, q: torch.Tensor) -> float:
     return 0.5 * float((p - q).abs().sum())
 
 
+def distinct_sequences(actions: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch's distinct rows ``[U, T]`` (sorted, as ``torch.unique``) and their lengths ``[U]``."""
+    rows, first = torch.unique(actions, dim=0, return_inverse=True)
+    # the length of each distinct row (identical rows have identical lengths)
+    lens = torch.zeros(rows.shape[0], dtype=lengths.dtype, device=lengths.device).scatter_(0, first, lengths)
+    return rows, lens
+
+
 def pairwise_diversity(actions: torch.Tensor, lengths: torch.Tensor, max_sequences: int = 100) -> float:
     """1 - mean pairwise identity over the batch's distinct sequences (at most ``max_sequences``):
     identity(x, y) = (positions i < min(|x|, |y|) with x_i = y_i) / max(|x|, |y|). The published
     runs' evaluation "sequence_diversity" (there on 500 samples in eval mode, first 100 distinct).
     One distinct sequence: 0."""
-    rows, first = torch.unique(actions, dim=0, return_inverse=True)
+    return diversity_of_distinct(*distinct_sequences(actions, lengths), max_sequences)
+
+
+def diversity_of_distinct(rows: torch.Tensor, lens: torch.Tensor, max_sequences: int = 100) -> float:
+    """:func:`pairwise_diversity` from :func:`distinct_sequences`' output (a caller that needs both)."""
     if rows.shape[0] < 2:
         return 0.0
-    # the length of each distinct row (identical rows have identical lengths)
-    lens = torch.zeros(rows.shape[0], dtype=lengths.dtype, device=lengths.device).scatter_(0, first, lengths)
     rows, lens = rows[:max_sequences], lens[:max_sequences]  # [U, T], [U]
     t = torch.arange(rows.shape[1], device=rows.device)
     shorter = torch.minimum(lens.unsqueeze(1), lens.unsqueeze(0))  # [U, U]

@@ -373,7 +373,10 @@ class PolicyStack:
         data-dependent branch), so it can be captured as one CUDA graph."""
         env, dev, R, B, T = self.env, self.device, self.R, uniforms.shape[2], self.env.horizon
         P = self._params()
-        caches = torch.zeros(self.n_layers, 2, T, R, B, self.H, self.D // self.H, device=dev, dtype=P["head.weight"].dtype)
+        # early stop reads only the positions written so far; the static loop reads all T (the future ones
+        # weighted 0, so they must hold finite numbers, not whatever the memory held)
+        new_cache = torch.zeros if static else torch.empty
+        caches = new_cache(self.n_layers, 2, T, R, B, self.H, self.D // self.H, device=dev, dtype=P["head.weight"].dtype)
         actions = torch.full((R, B, T), env.stop, dtype=torch.long, device=dev)
         done = torch.zeros(R, B, dtype=torch.bool, device=dev)
         lengths = torch.full((R, B), env.max_len, dtype=torch.long, device=dev)

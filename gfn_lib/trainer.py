@@ -30,7 +30,7 @@ from gfn_lib import rewards
 from gfn_lib.config import TrainConfig
 from gfn_lib.graphs import SamplerGraph
 from gfn_lib.losses import LossOutput, make_loss
-from gfn_lib.metrics import pairwise_diversity
+from gfn_lib.metrics import distinct_sequences, diversity_of_distinct
 from gfn_lib.policy import Evaluation, PolicyStack, TransformerPolicy
 from gfn_lib.randomness import DropoutMasks, fork_generators
 from gfn_lib.runtime import keep_freed_memory
@@ -184,11 +184,12 @@ class Trainer:
         """Measure and record the step from host copies: ``stats`` (:meth:`_update`'s), the batch's
         ``actions [B, T]``, ``lengths [B]`` and ``reward [B]``."""
         cfg = self.cfg
-        unique = torch.unique(actions, dim=0).shape[0] / cfg.batch_size
+        distinct, distinct_lengths = distinct_sequences(actions, lengths)  # [U, T], [U]
+        unique = distinct.shape[0] / cfg.batch_size
         composition = self.env.composition(actions, lengths)  # [B, V]
         composition_entropy = self.env.entropy_of_composition(composition).mean().item()
         letters_used = int((composition.sum(0) > 0).sum())
-        diversity = pairwise_diversity(actions, lengths)
+        diversity = diversity_of_distinct(distinct, distinct_lengths)
         dt = time.perf_counter() - started
         self.elapsed_s += dt
         row = {"step": self.step, **dict(zip(METRIC_COLUMNS[1:16], stats))}

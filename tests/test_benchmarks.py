@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -35,11 +36,13 @@ def test_bench_multirun_prints_the_reference_and_the_stack():
          "--steps", "1", "--warmup", "0"],
         capture_output=True, text=True, check=True, cwd=BENCHMARKS.parent,
     ).stdout  # fmt: skip
-    rows = [line.split() for line in out.splitlines() if line.split()[:1] == ["small"]]
+    rows = [line.split() for line in out.splitlines() if line.split()[:1] == ["small"] and "model:" not in line]
     assert [r[1] for r in rows] == ["ref", "1", "2"]
     shape, r, *numbers, vs_one, rounds, vs_ref = rows[2]
     assert vs_one.endswith("x") and vs_ref.endswith("x") and "-" in rounds  # speed-ups over R = 1 (range) and ref
     assert float(numbers[3]) > 0  # run-steps/s
+    model = [line for line in out.splitlines() if line.split()[:2] == ["small", "model:"]]
+    assert len(model) == 1 and "ms shared +" in model[0] and "no R beats R = 1 by more than" in model[0]
 
 
 def test_profile_stack_prints_where_a_stacked_step_goes():
@@ -51,3 +54,16 @@ def test_profile_stack_prints_where_a_stacked_step_goes():
     head = out.splitlines()[0]
     assert head.startswith("small R=2") and "ms/step wall" in head and "device busy 0.0 ms/step" in head  # CPU: no kernels
     assert "aten::" in out  # the operators' table
+
+
+def test_stack_model_splits_a_stacked_step_into_shared_and_per_run_time():
+    from bench_multirun import stack_model
+
+    shared, per_run = stack_model({1: 0.110, 6: 0.360, 18: 0.960})  # exactly 60 ms shared + 50 ms per run
+    assert abs(shared - 0.060) < 1e-12 and abs(per_run - 0.050) < 1e-12
+    shared, per_run = stack_model({1: 0.136, 6: 0.449, 18: 1.270})  # issue 13's small rows: least squares
+    assert 0.055 < shared < 0.065 and 0.066 < per_run < 0.068
+    # what it allows: 6 runs stacked beat six single runs by 6 (s + p) / (s + 6 p), under 2x here
+    assert 6 * (shared + per_run) / (shared + 6 * per_run) < 2
+    with pytest.raises(ValueError, match="at least two"):
+        stack_model({6: 0.4})
