@@ -186,3 +186,14 @@ def test_pairwise_diversity_is_the_published_definition():
     assert pairwise_diversity(actions, lengths) == pytest.approx(1 - (0 + 1 / 3 + 1 / 3) / 3)
     same, n = env.encode(["ACDEFGHIKL"] * 4)
     assert pairwise_diversity(same, n) == 0.0
+
+
+def test_distinct_sequences_keep_each_rows_length():
+    from gfn_lib.metrics import distinct_sequences
+
+    env = PeptideEnv()
+    seqs = ["C" * 12, "A" * 10, "C" * 12, "A" * 5 + "C" * 10, "A" * 10]
+    actions, lengths = env.encode(seqs)
+    rows, lens = distinct_sequences(actions, lengths)
+    assert rows.shape[0] == 3  # the trainer's unique_frac: 3 / 5
+    assert sorted(env.decode(rows, lens)) == sorted(set(seqs))  # each distinct row decodes with its own length
