@@ -93,6 +93,18 @@ def stack_model(seconds: dict[int, float]) -> tuple[float, float]:
     return mean_t - per_run * mean_r, per_run
 
 
+def describe_stack_model(seconds: dict[int, float]) -> str:
+    """:func:`stack_model`'s line in words, or why there is none (each run costs more in a bigger stack)."""
+    shared, per_run = stack_model(seconds)
+    if shared > 0 and per_run > 0:
+        return (f"a stacked step = {shared * 1e3:.1f} ms shared + {per_run * 1e3:.1f} ms per run (per run / shared = "
+                f"{per_run / shared:.2f}; 2x at R = 6 needs <= 0.67); the line's limit for large R: "
+                f"{(shared + per_run) / per_run:.2f}x over R = 1")  # fmt: skip
+    # e.g. memory-bound shapes, or a noisy sitting
+    return (f"no shared part (the least-squares line has {shared * 1e3:.0f} ms shared, {per_run * 1e3:.0f} ms per "
+            "run): the time per run grows with R")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", nargs="*", default=list(SHAPES), choices=list(SHAPES))
@@ -122,14 +134,7 @@ def main() -> None:
                   f"{vs_one:>7} {spread:>12} {vs_ref:>7}", flush=True)  # fmt: skip
         stacked = {int(name): t for name, t in median.items() if name != "ref"}
         if len(stacked) >= 2:
-            shared, per_run = stack_model(stacked)
-            if shared > 0 and per_run > 0:
-                print(f"{shape:>6} model: a stacked step = {shared * 1e3:.1f} ms shared + {per_run * 1e3:.1f} ms per run "
-                      f"(per run / shared = {per_run / shared:.2f}; 2x at R = 6 needs <= 0.67); the line's limit for "
-                      f"large R: {(shared + per_run) / per_run:.2f}x over R = 1", flush=True)  # fmt: skip
-            else:  # e.g. memory-bound: each run costs more in a bigger stack
-                print(f"{shape:>6} model: no shared part (the least-squares line has {shared * 1e3:.0f} ms shared, "
-                      f"{per_run * 1e3:.0f} ms per run): the time per run grows with R", flush=True)  # fmt: skip
+            print(f"{shape:>6} model: {describe_stack_model(stacked)}", flush=True)
 
 
 if __name__ == "__main__":
