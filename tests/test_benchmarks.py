@@ -77,3 +77,26 @@ def test_the_model_line_says_what_stacking_allows_or_that_no_line_fits():
     assert "limit for large R: 2.20x" in line  # (60 + 50) / 50
     memory_bound = describe_stack_model({1: 0.881, 6: 5.286, 18: 26.2})  # make bench's memo rows, 04:08 UTC
     assert memory_bound.startswith("no shared part") and "grows with R" in memory_bound
+
+
+def test_bench_layouts_times_processes_stacks_and_threads_side_by_side():
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_layouts.py"), "--layouts", "2x1x1", "1x2x1", "--steps", "1",
+         "--warmup", "0", "--rounds", "1"],
+        capture_output=True, text=True, check=True, cwd=BENCHMARKS.parent,
+    ).stdout  # fmt: skip
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
+    assert list(rows) == ["2x1x1", "1x2x1"]
+    assert rows["2x1x1"][1] == "2" and rows["1x2x1"][1] == "2"  # runs in the layout
+    assert float(rows["2x1x1"][2]) > 0 and rows["2x1x1"][-1] == "1.00x"  # run-steps/s; the first layout is the yardstick
+
+
+def test_a_layout_is_processes_by_runs_by_threads():
+    import argparse
+
+    from bench_layouts import parse_layout
+
+    assert parse_layout("2x3x1") == (2, 3, 1)
+    for bad in ("2x3", "2x0x1", "axbxc"):
+        with pytest.raises(argparse.ArgumentTypeError, match="PxRxT"):
+            parse_layout(bad)
