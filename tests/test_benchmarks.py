@@ -14,6 +14,12 @@ sys.path.insert(0, str(BENCHMARKS))
 import reference_step  # noqa: E402
 
 
+def _run_benchmark(script: str, *args: str) -> str:
+    """What ``benchmarks/<script> args`` prints (it must exit 0), run from the repository root."""
+    return subprocess.run([sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True, check=True,
+                          cwd=BENCHMARKS.parent).stdout  # fmt: skip
+
+
 def test_reference_run_samples_legal_trajectories_and_trains():
     torch.manual_seed(0)
     run = reference_step.ReferenceRun(layers=1, d=16, heads=2, batch=32)
@@ -31,11 +37,7 @@ def test_reference_run_samples_legal_trajectories_and_trains():
 
 
 def test_bench_multirun_prints_the_reference_and_the_stack():
-    out = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "bench_multirun.py"), "--shapes", "small", "--runs", "1", "2",
-         "--steps", "1", "--warmup", "0"],
-        capture_output=True, text=True, check=True, cwd=BENCHMARKS.parent,
-    ).stdout  # fmt: skip
+    out = _run_benchmark("bench_multirun.py", "--shapes", "small", "--runs", "1", "2", "--steps", "1", "--warmup", "0")
     rows = [line.split() for line in out.splitlines() if line.split()[:1] == ["small"] and "model:" not in line]
     assert [r[1] for r in rows] == ["ref", "1", "2"]
     shape, r, *numbers, vs_one, rounds, vs_ref = rows[2]
@@ -46,11 +48,7 @@ def test_bench_multirun_prints_the_reference_and_the_stack():
 
 
 def test_profile_stack_prints_where_a_stacked_step_goes():
-    out = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "profile_stack.py"), "--shape", "small", "--runs", "2", "--steps", "1",
-         "--warmup", "0", "--top", "3"],
-        capture_output=True, text=True, check=True, cwd=BENCHMARKS.parent,
-    ).stdout  # fmt: skip
+    out = _run_benchmark("profile_stack.py", "--shape", "small", "--runs", "2", "--steps", "1", "--warmup", "0", "--top", "3")
     head = out.splitlines()[0]
     assert head.startswith("small R=2") and "ms/step wall" in head and "device busy 0.0 ms/step" in head  # CPU: no kernels
     assert "aten::" in out  # the operators' table
@@ -80,11 +78,7 @@ def test_the_model_line_says_what_stacking_allows_or_that_no_line_fits():
 
 
 def test_bench_layouts_times_processes_stacks_and_threads_side_by_side():
-    out = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "bench_layouts.py"), "--layouts", "2x1x1", "1x2x1", "--steps", "1",
-         "--warmup", "0", "--rounds", "1"],
-        capture_output=True, text=True, check=True, cwd=BENCHMARKS.parent,
-    ).stdout  # fmt: skip
+    out = _run_benchmark("bench_layouts.py", "--layouts", "2x1x1", "1x2x1", "--steps", "1", "--warmup", "0", "--rounds", "1")
     rows = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
     assert list(rows) == ["2x1x1", "1x2x1"]
     assert rows["2x1x1"][1] == "2" and rows["1x2x1"][1] == "2"  # runs in the layout
