@@ -4,11 +4,10 @@
 neither: ``gfn-study sweep`` gives each Dask worker one thread and one run (``--stack N``: N runs as one
 stack), with one worker per core. This times such layouts side by side. Each layout ``PxRxT`` starts P
 processes at once, each training R runs of ``bench_multirun.py``'s setup (published setup, lookup-table
-reward, seeds apart) as one stack on T threads; every process steps ``--warmup`` times, then ``--steps``
-times while timed. Layouts take
-turns round by round (this 2-core VM drifts by +-15% within minutes); medians over ``--rounds``.
-Each process warms up on its own, then all start the timed steps together (a barrier); a layout's
-run-steps/s are all its runs' timed steps over the time until its last process is done, as a sweep sees it.
+reward, seeds apart) as one stack on T threads. Every process steps ``--warmup`` times on its own, then
+all start their ``--steps`` timed steps together (a barrier); a layout's run-steps/s are all its runs'
+timed steps over the time until its last process is done, as a sweep sees it. Layouts take turns round
+by round (this 2-core VM drifts by +-15% within minutes); medians over ``--rounds``.
 
     python benchmarks/bench_layouts.py                                   # 2x1x1 2x3x1 1x6x2, small policy
     python benchmarks/bench_layouts.py --layouts 2x1x1 1x6x2 --shape memo --steps 3 --warmup 1
@@ -36,6 +35,11 @@ def parse_layout(text: str) -> tuple[int, int, int]:
     return processes, runs, threads
 
 
+def layout_name(layout: tuple[int, int, int]) -> str:
+    """(processes, runs per stack, threads) -> ``"PxRxT"`` (what :func:`parse_layout` reads)."""
+    return "x".join(map(str, layout))
+
+
 def _process(shape: str, runs: int, seed0: int, threads: int, steps: int, warmup: int, barrier, finished) -> None:  # noqa: ANN001
     """One process of a layout: ``runs`` runs (seeds ``seed0``..) as one stack on ``threads`` threads;
     puts the monotonic times its timed steps began and ended on ``finished`` (or an error's text)."""
@@ -59,7 +63,7 @@ def run_layout(layout: tuple[int, int, int], shape: str, steps: int, warmup: int
     """Run-steps/s of one layout: its processes' timed steps, from the moment they start them together
     until the last one is done."""
     processes, runs, threads = layout
-    name = f"{processes}x{runs}x{threads}"
+    name = layout_name(layout)
     context = mp.get_context("spawn")  # fresh interpreters: each sets its own torch threads
     barrier, finished = context.Barrier(processes), context.Queue()
     procs = [context.Process(target=_process, args=(shape, runs, p * runs, threads, steps, warmup, barrier, finished))
@@ -96,7 +100,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"cores={os.cpu_count()} shape={args.shape} (published setup, batch 64, table reward); run-steps/s of all "
           f"processes together (timed steps / time until the last is done), median over {args.rounds} rounds")  # fmt: skip
-    names = ["x".join(map(str, layout)) for layout in args.layouts]
+    names = [layout_name(layout) for layout in args.layouts]
     results: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(args.rounds):
         for name, layout in zip(names, args.layouts):
@@ -105,8 +109,9 @@ def main() -> None:
     print(f"{'layout':>8} {'runs':>5} {'run-steps/s':>12} {'(rounds)':>14} {'vs ' + names[0]:>12}")
     for name, layout in zip(names, args.layouts):
         rates = results[name]
-        print(f"{name:>8} {layout[0] * layout[1]:>5} {statistics.median(rates):12.2f} "
-              f"{min(rates):6.2f}-{max(rates):<6.2f} {statistics.median(rates) / first:11.2f}x", flush=True)  # fmt: skip
+        rate = statistics.median(rates)
+        print(f"{name:>8} {layout[0] * layout[1]:>5} {rate:12.2f} {min(rates):6.2f}-{max(rates):<6.2f} "
+              f"{rate / first:11.2f}x", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -88,9 +88,9 @@ def test_bench_layouts_times_processes_stacks_and_threads_side_by_side():
 def test_a_layout_is_processes_by_runs_by_threads():
     import argparse
 
-    from bench_layouts import parse_layout
+    from bench_layouts import layout_name, parse_layout
 
-    assert parse_layout("2x3x1") == (2, 3, 1)
+    assert parse_layout("2x3x1") == (2, 3, 1) and layout_name((2, 3, 1)) == "2x3x1"
     for bad in ("2x3", "2x0x1", "axbxc"):
         with pytest.raises(argparse.ArgumentTypeError, match="PxRxT"):
             parse_layout(bad)
