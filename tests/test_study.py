@@ -181,6 +181,21 @@ def test_help_everywhere(tmp_path):
         assert res.returncode == 0 and "usage: gfn-study" in res.stdout
 
 
+def test_help_and_bad_input_import_only_what_they_need(tmp_path):
+    """``--help`` loads neither torch nor papermill, and a bad input is refused before papermill is imported
+    (each ~2 s; a bad-input error took 7 s)."""
+    heavy = ("torch", "papermill", "jupyter_client")
+    code = ("import sys; from gfn_lib.cli import main\n"
+            "try:\n    code = main(sys.argv[1:])\nexcept SystemExit as e:\n    code = e.code\n"
+            f"print(code, [m for m in {heavy!r} if m in sys.modules], file=sys.stderr)")  # fmt: skip
+    bad = _tiny_yaml(tmp_path, lr=-1.0)
+    for args, loaded in ((["--help"], []), (["run", "--help"], []), (["run", str(bad), "--profile", "smoke"], ["torch"])):
+        res = subprocess.run([sys.executable, "-c", code, *args], env=_env(tmp_path / "o"), cwd=REPO,
+                             capture_output=True, text=True)  # fmt: skip
+        assert res.stderr.splitlines()[-1] == f"{2 if loaded else 0} {loaded}", (args, res.stderr)
+    assert not (tmp_path / "o").exists()
+
+
 # ---- CLI: execution ------------------------------------------------------------------------
 def test_run_then_skip_then_force(tmp_path):
     out = tmp_path / "outputs"

@@ -9,6 +9,7 @@ the executed notebook and writes ``FAILED``.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -20,9 +21,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import papermill as pm
-from jupyter_client.manager import AsyncKernelManager
 
 from gfn_lib.config import TrainConfig
 from gfn_lib.storage import atomic_write_text
@@ -101,14 +99,21 @@ def plan(names: Iterable[str | Path], profile: str | None, seeds: int | None = N
     return tasks
 
 
-class _IPCKernelManager(AsyncKernelManager):
-    """A kernel on IPC sockets in a private temporary folder instead of TCP on localhost (no
-    "Kernel is running over TCP without encryption" warning per run, no open ports)."""
+@functools.cache
+def _ipc_kernel_manager() -> type:
+    """A kernel manager whose kernel talks over IPC sockets in a private temporary folder instead of TCP
+    on localhost (no "Kernel is running over TCP without encryption" warning per run, no open ports).
+    Made on first use: jupyter_client and papermill take ~2.5 s to import, which planning, ``list`` and a
+    bad-input error never need."""
+    from jupyter_client.manager import AsyncKernelManager
 
-    def __init__(self, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.transport = "ipc"
-        self.ip = str(Path(tempfile.mkdtemp(prefix="gfn-kernel-")) / "kernel")
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kw: Any) -> None:
+            super().__init__(**kw)
+            self.transport = "ipc"
+            self.ip = str(Path(tempfile.mkdtemp(prefix="gfn-kernel-")) / "kernel")
+
+    return IPCKernelManager
 
 
 def run_notebook(source: Path, output: Path, parameters: dict[str, Any], progress_bar: bool = False) -> None:
@@ -116,10 +121,12 @@ def run_notebook(source: Path, output: Path, parameters: dict[str, Any], progres
     runs a notebook: the train notebook per run, the memo notebook for the report)."""
     # papermill warns about parameters the notebook's parameters cell does not name; the
     # notebooks validate every parameter themselves (unknown ones are an error naming them)
+    import papermill as pm
+
     logging.getLogger("papermill").setLevel(logging.ERROR)
     pm.execute_notebook(
         str(source), str(output), parameters=parameters, kernel_name="python3", progress_bar=progress_bar,
-        cwd=str(REPO), log_output=False, kernel_manager_class=_IPCKernelManager,
+        cwd=str(REPO), log_output=False, kernel_manager_class=_ipc_kernel_manager(),
     )  # fmt: skip
 
 
