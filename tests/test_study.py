@@ -295,6 +295,22 @@ def test_wandb_offline_logs_with_a_deterministic_id(tmp_path):
     assert wandb_run_id("smoke", "tiny", 0) == run_id != wandb_run_id("smoke", "tiny", 1)
 
 
+def test_wandb_mode_disabled_in_the_environment_turns_logging_off(tmp_path, monkeypatch):
+    """wandb.init(mode="offline") would override WANDB_MODE=disabled (and cost ~3 s to start); the switch
+    is read before wandb is touched, so a run configured offline makes no tracker and no wandb folder."""
+    from gfn_lib.study import notebook
+    from gfn_lib.tracking import mode_in_effect
+
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    setup = notebook.setup_run({**TINY, "wandb_mode": "offline", "profile": "smoke", "out_root": str(tmp_path)})
+    assert setup.cfg.wandb_mode == "offline" and notebook.make_trainer(setup).tracker is None
+    assert not (setup.folder / "wandb").exists()
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    assert mode_in_effect("offline") == "offline" and mode_in_effect("disabled") == "disabled"
+    monkeypatch.delenv("WANDB_MODE")
+    assert mode_in_effect("online") == "online"
+
+
 def test_sweep_on_a_local_two_worker_dask_cluster(tmp_path, monkeypatch):
     from gfn_lib.sweep import run_sweep
 

@@ -32,7 +32,7 @@ from gfn_lib.study.folders import mark_finished, run_dir, run_summary
 from gfn_lib.study.specs import (
     PARAMS_DIR, Profile, RunSpec, load_profile, load_run, resolve_config, run_seeds, spec_from_mapping,
 )  # fmt: skip
-from gfn_lib.tracking import WandbTracker
+from gfn_lib.tracking import WandbTracker, mode_in_effect
 from gfn_lib.trainer import Trainer, select_device, train_together
 
 
@@ -140,15 +140,15 @@ def write_run_record(setup: RunSetup, reward_info: Mapping[str, Any] | None = No
 
 def make_trainer(setup: RunSetup) -> Trainer:
     """The run's :class:`~gfn_lib.trainer.Trainer` (resuming if a checkpoint exists), with wandb
-    logging unless ``wandb_mode`` is ``disabled``; writes ``run.json``."""
+    logging unless ``wandb_mode`` or the environment's ``WANDB_MODE`` is ``disabled``; writes ``run.json``."""
     cfg = setup.cfg
     reward = rewards.load(cfg.reward, cfg.env, select_device(cfg.device), **cfg.reward_options)
     write_run_record(setup, reward.describe())
-    tracker = None
-    if cfg.wandb_mode != "disabled":
+    tracker, mode = None, mode_in_effect(cfg.wandb_mode)
+    if mode != "disabled":
         tracker = WandbTracker(
             setup.folder, setup.spec.name, setup.seed, setup.profile.name,
-            config={**cfg.model_dump(), **setup.spec.meta, "profile": setup.profile.name}, mode=cfg.wandb_mode,
+            config={**cfg.model_dump(), **setup.spec.meta, "profile": setup.profile.name}, mode=mode,
         )  # fmt: skip
     return Trainer(cfg, setup.folder, reward=reward, tracker=tracker)
 
