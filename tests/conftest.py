@@ -1,5 +1,7 @@
 """Shared fixtures. Tiny models run fastest single-threaded, and one thread keeps
-results independent of the machine's core count."""
+results independent of the machine's core count. ``make test`` runs the tests on one pytest-xdist
+worker per core; each worker writes under its own ``$GFN_OUTPUTS/<worker>`` (the notebooks nbmake
+executes inherit it), so no test sees another's runs."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import pytest
 import torch
 
 os.environ.setdefault("WANDB_MODE", "disabled")
+if os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get("GFN_OUTPUTS"):  # make test: one outputs folder per worker
+    os.environ["GFN_OUTPUTS"] = os.path.join(os.environ["GFN_OUTPUTS"], os.environ["PYTEST_XDIST_WORKER"])
 os.environ.setdefault("WANDB_SILENT", "true")
 torch.set_num_threads(1)
 
