@@ -76,6 +76,19 @@ def test_same_config_and_seed_give_identical_metrics(tiny_config):
     assert not a.loss.equals(c.loss)
 
 
+def test_the_multi_tensor_optimiser_gives_the_per_tensor_loops_numbers(tiny_config):
+    """The trainer's foreach AdamW (and Adam) against torch's CPU default, the per-tensor loop: bit for bit."""
+    for optimizer in ("adamw", "adam"):
+        cfg = tiny_config.model_copy(update={"optimizer": optimizer, "weight_decay": 0.01, "n_steps": 15})
+        fast, loop = Trainer(cfg), Trainer(cfg)
+        assert all(g["foreach"] for g in fast.optimizer.param_groups)
+        for group in loop.optimizer.param_groups:
+            group["foreach"] = False
+        pd.testing.assert_frame_equal(_metrics(fast.train(progress=False)), _metrics(loop.train(progress=False)), check_exact=True)
+        for a, b in zip([*fast.policy.parameters(), *fast.objective.parameters()], [*loop.policy.parameters(), *loop.objective.parameters()]):
+            assert torch.equal(a, b)
+
+
 def test_resume_in_process_matches_uninterrupted(tiny_config, tmp_path):
     full = _metrics(Trainer(tiny_config, tmp_path / "full").train(progress=False))
     half = tiny_config.model_copy(update={"n_steps": 25})  # checkpoints at 10, 20, final 25
