@@ -1,5 +1,6 @@
-"""End to end on the smoke profile: the six documented runs through papermill, then the
-report (memo notebook -> HTML with code hidden), as `make study PROFILE=smoke` does."""
+"""End to end on the smoke profile, as `make study PROFILE=smoke` does: the six documented runs
+swept on a local Dask cluster (one papermill notebook each), then the report (memo notebook -> HTML
+with code hidden)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_smoke_study_and_report(tmp_path):
     env = {**os.environ, "GFN_OUTPUTS": str(tmp_path), "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
     run = subprocess.run(
-        [sys.executable, "-m", "gfn_lib.cli", "run", "--profile", "smoke", "--wandb", "disabled"],
+        [sys.executable, "-m", "gfn_lib.cli", "sweep", "--profile", "smoke", "--wandb", "disabled"],
         env=env, cwd=REPO, capture_output=True, text=True,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
