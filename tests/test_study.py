@@ -305,6 +305,7 @@ def test_wandb_mode_disabled_in_the_environment_turns_logging_off(tmp_path, monk
     setup = notebook.setup_run({**TINY, "wandb_mode": "offline", "profile": "smoke", "out_root": str(tmp_path)})
     assert setup.cfg.wandb_mode == "offline" and notebook.make_trainer(setup).tracker is None
     assert not (setup.folder / "wandb").exists()
+    assert json.loads((setup.folder / "run.json").read_text())["wandb"] == "disabled"  # the record says what logged
     monkeypatch.setenv("WANDB_MODE", "offline")
     assert mode_in_effect("offline") == "offline" and mode_in_effect("disabled") == "disabled"
     monkeypatch.delenv("WANDB_MODE")

@@ -131,6 +131,7 @@ def write_run_record(setup: RunSetup, reward_info: Mapping[str, Any] | None = No
         "torch": torch.__version__,
         "host": socket.gethostname(),
         "env": {k: os.environ.get(k) for k in SPEED_ENV},
+        "wandb": mode_in_effect(setup.cfg.wandb_mode),  # what logged: the config's mode, or the environment's "disabled"
         "started": started,
         "last_started": now,
     }
