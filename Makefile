@@ -6,6 +6,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PROFILE ?=
+# pytest-xdist workers for make test (auto: one per core; 1: the tests in one process)
+TEST_WORKERS ?= auto
 
 .PHONY: study study-all study-timing test bench lab clean-venv
 
@@ -36,7 +38,7 @@ study-timing: $(STAMP)
 
 ## make test: every test (unit, convergence, resume-after-kill, CLI, sweep, pipeline) + the notebooks via nbmake (smoke)
 test: $(STAMP)
-	GFN_OUTPUTS=$$(mktemp -d) GFN_PROFILE=smoke WANDB_MODE=disabled OMP_NUM_THREADS=1 $(PY) -m pytest -n auto --dist worksteal tests notebooks/train.ipynb notebooks/memo.ipynb --nbmake
+	GFN_OUTPUTS=$$(mktemp -d) GFN_PROFILE=smoke WANDB_MODE=disabled OMP_NUM_THREADS=1 $(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal tests notebooks/train.ipynb notebooks/memo.ipynb --nbmake
 
 ## make bench: ms/step at the memo configuration on this machine's device, then R = 1, 6, 18 runs stacked vs one at a time,
 ## then layouts of six small runs on the cores (processes x runs per stack x threads)
