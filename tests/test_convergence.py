@@ -43,6 +43,7 @@ def test_untrained_policy_is_far_from_target():
     assert total_variation(p, TARGET) > 0.3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("loss", "n_layers", "lr", "n_steps", "batch_size"),
     [("tb", 1, 3e-3, 600, 256), ("subtb", 2, 2e-3, 1000, 128)],

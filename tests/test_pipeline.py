@@ -9,11 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from gfn_lib import study
 
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_smoke_study_and_report(tmp_path):
     env = {**os.environ, "GFN_OUTPUTS": str(tmp_path), "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
     run = subprocess.run(

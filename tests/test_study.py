@@ -197,6 +197,7 @@ def test_help_and_bad_input_import_only_what_they_need(tmp_path):
 
 
 # ---- CLI: execution ------------------------------------------------------------------------
+@pytest.mark.slow
 def test_run_then_skip_then_force(tmp_path):
     out = tmp_path / "outputs"
     spec = _tiny_yaml(tmp_path)
@@ -225,6 +226,7 @@ def test_run_then_skip_then_force(tmp_path):
     assert listing.returncode == 0 and "gflownet-baseline-10k" in listing.stdout and "missing" in listing.stdout
 
 
+@pytest.mark.slow
 def test_failing_run_keeps_its_notebook_and_the_others_go_on(tmp_path):
     out = tmp_path / "outputs"
     broken = _tiny_yaml(tmp_path, "broken", reward_options={"table": {"AB": 5.0}})  # R > 1: fails at run time
@@ -248,6 +250,7 @@ def test_unknown_notebook_parameter_is_an_error_naming_it(tmp_path):
     assert "learning_rate" in err.value.evalue and "unknown field" in err.value.evalue
 
 
+@pytest.mark.slow
 def test_killed_study_resumes_and_matches_an_uninterrupted_run(tmp_path):
     """SIGKILL the whole `gfn-study run` process group mid-training; `gfn-study run` again
     resumes from the checkpoint and ends with the metrics of an uninterrupted run."""
@@ -312,6 +315,7 @@ def test_wandb_mode_disabled_in_the_environment_turns_logging_off(tmp_path, monk
     assert mode_in_effect("online") == "online"
 
 
+@pytest.mark.slow
 def test_sweep_on_a_local_two_worker_dask_cluster(tmp_path, monkeypatch):
     from gfn_lib.sweep import run_sweep
 
@@ -381,6 +385,7 @@ def _resolved(folder: Path) -> dict:
     return yaml.safe_load((folder / "config.yaml").read_text())
 
 
+@pytest.mark.slow
 def test_overrides_apply_last_for_set_papermill_and_a_yaml_file(tmp_path):
     """`--set`, `papermill -p` and a user's YAML file: the run folder's config.yaml is what the
     planner resolved, the user's values unscaled by the profile (smoke scales n_steps by 0.004
