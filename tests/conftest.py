@@ -19,12 +19,6 @@ torch.set_num_threads(1)
 from gfn_lib.config import TrainConfig, make_config  # noqa: E402
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """``slow`` tests (end to end, 20-120 s each) first, so that with one xdist worker per core the long ones
-    overlap and short ones fill the end, instead of one long test running alone last."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: the rest keep their order
-
-
 @pytest.fixture
 def tiny_config() -> TrainConfig:
     """A 3-letter, length 1-4 problem with a tiny policy: a training step costs ~5 ms."""
