@@ -56,7 +56,7 @@ class TrainConfig(BaseModel):
     """Dropout on embeddings + positions, attention weights, attention output and the feed-forward
     (as ``nn.TransformerEncoderLayer``). Active while sampling and scoring (the policy stays in train
     mode), so log P_F is itself noisy. Published setup: 0.1."""
-    dropout_scoring: Literal["fresh", "sampling"] = "fresh"
+    dropout_scoring: Literal["fresh", "sampling", "recompute"] = "fresh"
     """With dropout, the masks of the scoring pass that gives the loss its log P_F. ``fresh``: masks of its
     own, drawn independently of the sampler's. ``sampling``: the masks the sampler drew, so each step's
     log P_F is the probability its action was sampled with, as the published sampler's log-probabilities
@@ -65,7 +65,10 @@ class TrainConfig(BaseModel):
     commit c9aa534) ``sampling`` made the trapped reward-C policy far more confident than the published one
     (mean log P_F -13.6 to -14.9 at memo step 6,000, published -20.7), and in the ablation run with a
     prediction (``params/ablation-dropout-scoring-sampling.yaml``, commit c8e1610) it held the trap to the
-    end in 3 of 3 seeds, which escaped with fresh masks; ``fresh`` is the default."""
+    end in 3 of 3 seeds, which escaped with fresh masks; ``fresh`` is the default. ``recompute``: the
+    published sampler itself (:meth:`~gfn_lib.policy.PolicyStack.sample_recomputing`): no KV cache, each
+    position one forward pass over the whole prefix with masks of its own, the action drawn and scored by
+    that pass; about T / 2 = 15 times the policy work of a step (no CUDA graph)."""
     init: Literal["normal", "xavier"] = "normal"
     """Weight init. ``normal``: N(0, 0.02) on every matrix, zero biases (nanoGPT; starts near uniform).
     ``xavier``: Xavier-uniform on every parameter with >= 2 dims, PyTorch's default biases (the published

@@ -403,3 +403,72 @@ class PolicyStack:
             if not static and bool(done.all()):
                 break
         return Trajectories(actions, lengths, sampler_log_probs)
+
+    # ---- the published sampler: the whole prefix recomputed at every position -------------------
+    def sample_recomputing(self, batch_size: int, generators: Sequence[torch.Generator],
+                           mask_generators: Sequence[torch.Generator], temperature: Sequence[float],
+                           epsilon: Sequence[float], static: bool = False) -> tuple[Trajectories, Evaluation]:  # fmt: skip
+        """Sample and score at once, as the published sampler did (``dropout_scoring: recompute``): position
+        t is one full forward pass over the prefix ``[BOS, a_0, ..., a_{t-1}]`` with dropout masks drawn for
+        that pass alone (run r's from ``mask_generators[r]``), its action is drawn from that pass (the same
+        Gumbel noise as :meth:`sample`, from ``generators``) and scored by it, with autograd kept. So each
+        action's log P_F is the probability it was drawn with, and the prefix's masks are redrawn at every
+        position. T passes over 1..T positions: about T / 2 times the work of :meth:`sample` and
+        :meth:`evaluate` together. ``static``: no early stop (all T passes)."""
+        env, dev, R, B, T = self.env, self.device, self.R, batch_size, self.env.horizon
+        uniforms = RandomTape(generators, dev, chunk=B * env.n_actions * T).take(T, B, env.n_actions)  # [R, T, B, A]
+        temp = torch.tensor(list(temperature), device=dev).view(R, 1, 1)
+        eps = torch.tensor(list(epsilon), device=dev).view(R, 1, 1)
+        mix = any(e > 0 for e in epsilon)
+        P = self._params()
+        tokens = torch.full((R, B, T), env.bos, dtype=torch.long, device=dev)  # inputs: [BOS, a_0, ..., a_{T-2}]
+        actions = torch.full((R, B, T), env.stop, dtype=torch.long, device=dev)
+        done = torch.zeros(R, B, dtype=torch.bool, device=dev)
+        lengths = torch.full((R, B), env.max_len, dtype=torch.long, device=dev)
+        sampler_log_probs = torch.zeros(R, B, T, device=dev)
+        log_pf, entropy, flows = [], [], []  # per position: [R, B]
+        for t in range(T):
+            L = t + 1
+            masks = None  # this pass's own masks, for its L positions only
+            if self.p_drop:
+                masks = DropoutMasks.draw(mask_generators, B, L, self.n_layers, self.D, self.H, self.p_drop, dev)
+            x = self._embed(P, tokens[..., :L], 0, masks)  # [R, B, L, D]
+            for i in range(self.n_layers):
+                x = self._block(P, i, x, masks)
+            h = x[:, :, t:]  # [R, B, 1, D]: the newest position predicts a_t
+            logits = self._logits(P, h, t)[:, :, 0]  # [R, B, A]
+            logp = logits.log_softmax(-1)
+            with torch.no_grad():
+                probs = (logits / temp).softmax(-1)
+                if mix:
+                    legal = self.first.action_masks[t].float()
+                    probs = (1 - eps) * probs + eps * legal / legal.sum()
+                gumbel = -(-uniforms[:, t].log()).log()  # [R, B, A]
+                token = torch.where(done, env.stop, (probs.log() + gumbel).argmax(-1))  # [R, B]
+                picked = probs.gather(-1, token.unsqueeze(-1)).squeeze(-1).log()
+                sampler_log_probs[:, :, t] = torch.where(done, torch.zeros_like(picked), picked)
+            actions[:, :, t] = token
+            if t + 1 < T:
+                tokens[:, :, t + 1] = token
+            log_pf.append(logp.gather(-1, token.unsqueeze(-1)).squeeze(-1))  # [R, B]
+            p_logp = logp.exp() * logp.masked_fill(~logits.isfinite(), 0.0)  # 0 * -inf would poison the gradient
+            entropy.append(-p_logp.sum(-1))
+            if "flow_head.weight" in P:
+                flows.append(_linear(h, P["flow_head.weight"], P["flow_head.bias"])[:, :, 0, 0].float())
+            just_stopped = (token == env.stop) & ~done
+            lengths = torch.where(just_stopped, torch.full_like(lengths, t), lengths)
+            done = done | just_stopped
+            if not static and bool(done.all()):
+                break
+        n = len(log_pf)
+        valid = env.valid_steps(lengths)  # [R, B, T]
+
+        def steps(per_position: list[torch.Tensor]) -> torch.Tensor:
+            """``[R, B, T]`` from the positions computed, 0 where no action was taken (and past the last pass)."""
+            x = torch.stack(per_position, -1)  # [R, B, n]
+            x = F.pad(x, (0, T - n))
+            return torch.where(valid, x, torch.zeros_like(x))
+
+        log_flows = F.pad(torch.stack(flows, -1), (0, T - n)) if flows else None
+        ev = Evaluation(steps(log_pf), steps(entropy), valid, log_flows)
+        return Trajectories(actions, lengths, sampler_log_probs), ev

@@ -326,7 +326,9 @@ def train_steps(trainers: Sequence[Trainer]) -> list[dict[str, Any]]:
     scoring run stacked; rewards, losses, clipping and optimiser steps run per run; the summed loss
     is backpropagated once (the runs share no parameter, so each gets its own gradient). A run's
     metrics are those it has alone (``tests/test_multirun.py``); ``step_time_s`` is the stack's. With
-    dropout, the scoring pass draws masks of its own, or reuses the sampler's (``dropout_scoring``)."""
+    dropout, the scoring pass draws masks of its own, or reuses the sampler's (``dropout_scoring``); or, as the
+    published sampler, every position is a pass over the whole prefix that draws and scores its action
+    (``recompute``: no scoring pass)."""
     started = time.perf_counter()
     first = trainers[0]
     for tr in trainers[1:]:
@@ -338,16 +340,21 @@ def train_steps(trainers: Sequence[Trainer]) -> list[dict[str, Any]]:
         tr._set_lrs()
     stack = PolicyStack([tr.policy for tr in trainers])
     noise_gens, mask_gens, scoring_gens = (fork_generators([tr.generator for tr in trainers]) for _ in range(3))
-    masks = stack.draw_masks(mask_gens, first.cfg.batch_size, first._spent_masks)
-    first._spent_masks = None
-
-    if first._graphed and first._sampler_graph is None:
-        first._sampler_graph = SamplerGraph()
-    traj = stack.sample(first.cfg.batch_size, noise_gens, [tr.cfg.temperature for tr in trainers],
-                        [tr.cfg.epsilon for tr in trainers], static=first._static, masks=masks,
-                        graph=first._sampler_graph)  # [R, B, T]  # fmt: skip
-    if first.cfg.dropout_scoring == "fresh":  # the sampler is done with its masks: the scoring pass's go in their buffer
-        masks = stack.draw_masks(scoring_gens, first.cfg.batch_size, masks)
+    temperatures, epsilons = [tr.cfg.temperature for tr in trainers], [tr.cfg.epsilon for tr in trainers]
+    recompute = first.cfg.dropout_scoring == "recompute"  # the published sampler: sampling is scoring
+    if recompute:
+        with torch.autocast(first.device.type, dtype=torch.bfloat16, enabled=first._autocast):
+            traj, ev = stack.sample_recomputing(first.cfg.batch_size, noise_gens, mask_gens, temperatures, epsilons,
+                                                static=first._static)  # [R, B, T]  # fmt: skip
+    else:
+        masks = stack.draw_masks(mask_gens, first.cfg.batch_size, first._spent_masks)
+        first._spent_masks = None
+        if first._graphed and first._sampler_graph is None:
+            first._sampler_graph = SamplerGraph()
+        traj = stack.sample(first.cfg.batch_size, noise_gens, temperatures, epsilons, static=first._static,
+                            masks=masks, graph=first._sampler_graph)  # [R, B, T]  # fmt: skip
+        if first.cfg.dropout_scoring == "fresh":  # the sampler is done with its masks: the scoring pass's go in their buffer
+            masks = stack.draw_masks(scoring_gens, first.cfg.batch_size, masks)
     log_rs, targets = [], []
     with torch.no_grad():
         for r, tr in enumerate(trainers):
@@ -356,13 +363,15 @@ def train_steps(trainers: Sequence[Trainer]) -> list[dict[str, Any]]:
             log_rs.append(log_r)
             targets.append(tr.cfg.reward_exponent * log_r - tr.cfg.length_penalty * lengths)  # [B]
 
-    with torch.autocast(first.device.type, dtype=torch.bfloat16, enabled=first._autocast):
-        ev = _evaluate(stack, traj.actions, traj.lengths, masks, first._compiled, trim=not first._static)  # [R, B, T]
+    if not recompute:
+        with torch.autocast(first.device.type, dtype=torch.bfloat16, enabled=first._autocast):
+            ev = _evaluate(stack, traj.actions, traj.lengths, masks, first._compiled, trim=not first._static)  # [R, B, T]
     results = [tr._loss(ev.run(r), targets[r], traj.lengths[r]) for r, tr in enumerate(trainers)]
     for tr in trainers:
         tr.optimizer.zero_grad(set_to_none=True)
     torch.stack([total for _, total, _ in results]).sum().backward()
-    first._spent_masks = masks  # nothing holds them after the backward pass: the next step refills their buffer
+    if not recompute:
+        first._spent_masks = masks  # nothing holds them after the backward pass: the next step refills their buffer
     stats = torch.stack([
         tr._update(out, total, entropy, ev.run(r), traj.lengths[r], log_rs[r], targets[r])
         for r, (tr, (out, total, entropy)) in enumerate(zip(trainers, results))
