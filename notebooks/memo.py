@@ -286,6 +286,21 @@ display(Markdown(memo.assumptions_sentence(st)))
 display(memo.styled(memo.assumptions_table(st)))
 
 # %% [markdown]
+# ### Dropout while scoring: the published sampler and our two
+# The published sampler recomputed the whole prefix at every position, with dropout masks of that pass,
+# and took each action's log P_F from the pass that drew it (`dropout_scoring: recompute`, about 15 times
+# a step's policy work). Our runs sample with a KV cache and score in one teacher-forced pass, under
+# masks of its own (`fresh`, the default) or under the sampler's (`sampling`: one set of masks for a
+# whole trajectory). Reward-C and each ablation of it that changes only this setting, seed by seed,
+# beside the published run (quoted): the first step's mean log P_F (the initial policy), its mean over
+# the trap's window that the ablations' written predictions judge, its value near the published
+# readings, and the trap's onset and escape (the trap table's rule).
+
+# %%
+display(Markdown(memo.dropout_scoring_sentence(st)))
+display(memo.styled(memo.dropout_scoring_table(st)))
+
+# %% [markdown]
 # ### Sensitivity runs
 # Runs of group `sensitivity` vary settings the memo leaves open (log Z's initial value and learning
 # rate, the reward exponent β, a length term, exploration) on our first reward-C run

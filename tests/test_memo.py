@@ -429,3 +429,36 @@ def test_a_run_made_with_another_step_scale_is_named(tmp_path):
     (folder / "run.json").write_text(json.dumps({"run": "gflownet-baseline-10k", "step_scale": 0.5, "config": {}}))
     st = memo.load_study("tiny", tmp_path)
     assert any("field 'step_scale'" in e and "0.5" in e for e in st.load_errors)
+
+
+def test_dropout_scoring_table_sets_reward_c_beside_its_dropout_ablations_and_the_published_run(tmp_path):
+    """Rows: the published run (quoted), reward-C, and an ablation whose only change is ``dropout_scoring``;
+    an ablation that changes something else as well is not among them. Cells come from the metrics."""
+    rc = fixture.with_composition(curves(None), (100, 600))  # cpu profile here: memo step = 5 x our step
+    rc["mean_log_pf"] = np.where(rc.step < 480, -70.0, -15.0)  # the window: memo 1,800 -> step 360, 3,000 -> 600
+    write_run(tmp_path, memo.EXAMPLE_RUN, 42, rc)
+    base = {"group": "ablation", "base": memo.EXAMPLE_RUN, "setup": "published", "reward": "improved-published"}
+    recompute = {"run": "ablation-dropout-scoring-recompute", **base, "dropout_scoring": "recompute"}
+    rcp = fixture.with_composition(curves(None), (20, None))
+    rcp["mean_log_pf"] = -10.0
+    write_run(tmp_path, recompute["run"], 42, rcp, meta=recompute)
+    write_run(tmp_path, recompute["run"], 43, rcp, meta=recompute)
+    other = {"run": "ablation-dropout-and-lr", **base, "dropout_scoring": "sampling", "lr": 1e-3}
+    write_run(tmp_path, other["run"], 42, rcp, meta=other)
+    st = memo.load_study(PROFILE, tmp_path)
+    assert [g.name for g in memo.dropout_runs(st)] == [memo.EXAMPLE_RUN, recompute["run"]]
+    t = memo.dropout_scoring_table(st)
+    assert t.iloc[0]["Run"].endswith("(published, quoted)")
+    assert (t.iloc[0]["First step's mean log P_F"], t.iloc[0]["mean log P_F at ≈ memo 6,000"]) == ("-27.9", "-20.7")
+    assert (t.iloc[0]["Trap onset"], t.iloc[0]["Escape"]) == ("≈ 1,000", "≈ 6,000–6,500")
+    ours = t.iloc[1:].set_index(["dropout_scoring", "Seed"])
+    row = ours.loc[("fresh", "42")]
+    in_window = rc.loc[rc.step.between(360, 600), "mean_log_pf"]
+    assert -70 < in_window.mean() < -15  # both levels inside
+    assert (row["First step's mean log P_F"], row["mean log P_F, ≈ memo 1,800–3,000"]) == ("-70.0", f"{in_window.mean():.1f}")
+    assert (row["Trap onset"], row["Escape"]) == ("≈ 500", "≈ 3,000")
+    assert ours.loc[("recompute", "43"), "Escape"] == "never" and ours.loc[("recompute", "43"), "Trap onset"] == "≈ 100"
+    text = memo.dropout_scoring_sentence(st)
+    assert "`fresh` (reward-C-improved, 1 seed): trapped 1/1, escaped 1/1" in text
+    assert "`recompute` (ablation-dropout-scoring-recompute, 2 seeds): trapped 2/2, escaped 0/2" in text
+    assert "published (quoted): -27.9 at step 0 and -20.7 in the trap (step 6,000)" in text

@@ -22,6 +22,7 @@ Modules, one concept each, in the order the report uses them:
     mechanism   beyond the memo: log_pf decomposition, implied log Z, the log Z fix
     verdicts    fidelity checks (a)-(c), claims, sensitivity runs
     assumptions stand-ins and assumptions: setup fields with sources, reward stand-ins, profile
+    dropout     reward-C under each dropout_scoring setting (the published sampler and our two)
     text        the sentences printed next to the tables
     figures     make_figures (drawn by gfn_lib.plots)
 
@@ -32,6 +33,7 @@ profiles and run folders are :mod:`gfn_lib.study`.
 from gfn_lib.analysis import count_explosions
 from gfn_lib.memo.assumptions import assumptions_table, read_setup, reward_info
 from gfn_lib.memo.cells import NA, VERDICT_COLOURS, fmt_num, spread, step_spread, styled
+from gfn_lib.memo.dropout import dropout_runs, dropout_scoring_sentence, dropout_scoring_table
 from gfn_lib.memo.figures import make_figures
 from gfn_lib.memo.mechanism import LOG_Z_FIX_RUNS, implied_log_z_table, log_pf_decomposition_table, log_z_fix_table
 from gfn_lib.memo.published import PUBLISHED_FIGURES, PUBLISHED_METRICS
@@ -135,7 +137,7 @@ __all__ = [
     "SeedTrap", "Study", "analyzed_runs_table", "assumptions_sentence", "assumptions_table", "budget_table",
     "check_explosion_after_reward_jump", "check_short_first_phase", "check_timing_near_memo", "claims",
     "ablation_outcomes_table", "claims_sentence", "claims_table", "compare_escapes", "compare_explosions", "config_table", "count_explosions",
-    "decomposition_sentence", "escape_losses", "escape_predictions_table", "escape_steps", "evidence_table", "example_sentence", "example_table", "explosion_table",
+    "decomposition_sentence", "dropout_runs", "dropout_scoring_sentence", "dropout_scoring_table", "escape_losses", "escape_predictions_table", "escape_steps", "evidence_table", "example_sentence", "example_table", "explosion_table",
     "factors_table", "fmt_num", "implied_log_z_table", "load_study", "log_pf_decomposition_table",
     "log_pf_falls", "log_z_fix_table", "log_z_sentence", "loss_after_escape_table", "model_verdicts", "make_figures", "memo_length_bound_sentence",
     "predicted_direction", "prediction_verdict", "published_comparisons", "published_rule_text",

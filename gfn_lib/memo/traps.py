@@ -45,7 +45,8 @@ def trap_rule_text() -> str:
             "unique fraction ≤ 0.1).")
 
 
-def _published(metric: str, step: int, run: str = EXAMPLE_RUN) -> tuple[float, float] | None:
+def published_figure(metric: str, step: int, run: str = EXAMPLE_RUN) -> tuple[float, float] | None:
+    """(low, high) of a published figure of ``run`` (quoted), or None if it has none at ``step``."""
     hit = PUBLISHED_FIGURES[(PUBLISHED_FIGURES.run == run) & (PUBLISHED_FIGURES.metric == metric)
                            & (PUBLISHED_FIGURES.step == step)]
     return None if hit.empty else (float(hit.low.iloc[0]), float(hit.high.iloc[0]))
@@ -54,8 +55,8 @@ def _published(metric: str, step: int, run: str = EXAMPLE_RUN) -> tuple[float, f
 def published_trap_row() -> dict[str, Any]:
     """The published reward-C trap as a row of :func:`trap_table` (every figure quoted)."""
     esc = PUBLISHED_TRAP_ESCAPE
-    losses = [(s, _published("loss", s)) for s in (esc[0], esc[1], 9000)]
-    letters, entropy, log_z = (_published(m, esc[0]) for m in ("letters_used", "composition_entropy", "log_z"))
+    losses = [(s, published_figure("loss", s)) for s in (esc[0], esc[1], 9000)]
+    letters, entropy, log_z = (published_figure(m, esc[0]) for m in ("letters_used", "composition_entropy", "log_z"))
     return {
         "Run": "reward-C-improved (published, quoted)", "Seed": "42", "Status": "finished",
         "Trapped?": "yes", "Onset (our step)": NA, "Onset (≈ memo step)": f"≈ {PUBLISHED_TRAP_ONSET:,}",
