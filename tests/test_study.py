@@ -315,6 +315,22 @@ def test_wandb_mode_disabled_in_the_environment_turns_logging_off(tmp_path, monk
     assert mode_in_effect("online") == "online"
 
 
+def test_the_run_record_names_the_cpu_kernels_that_computed_it(tmp_path, monkeypatch):
+    """The same code and seed give the same numbers only on the same CPU kernels (instruction set, threads):
+    run.json says which, with any setting that forces them."""
+    import torch
+
+    from gfn_lib.study import notebook
+
+    monkeypatch.setenv("MKL_CBWR", "AVX2")
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
+    setup = notebook.setup_run({**TINY, "wandb_mode": "disabled", "profile": "smoke", "out_root": str(tmp_path)})
+    notebook.make_trainer(setup)
+    cpu = json.loads((setup.folder / "run.json").read_text())["cpu"]
+    assert cpu["kernels"] == torch.backends.cpu.get_cpu_capability() and cpu["threads"] == torch.get_num_threads()
+    assert cpu["env"] == {"MKL_CBWR": "AVX2"} and cpu["processor"]
+
+
 @pytest.mark.slow
 def test_sweep_on_a_local_two_worker_dask_cluster(tmp_path, monkeypatch):
     from gfn_lib.sweep import run_sweep

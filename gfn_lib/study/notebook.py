@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import socket
 import time
 from collections.abc import Iterable, Mapping
@@ -105,6 +106,33 @@ def describe_setup(setup: RunSetup) -> pd.DataFrame:
 
 
 SPEED_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_", "CUDA_VISIBLE_DEVICES")
+KERNEL_ENV = ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA")
+"""Settings that choose which instruction set torch's CPU kernels (ATen, MKL, oneDNN) use."""
+
+
+def cpu_numerics() -> dict[str, Any]:
+    """What decides a CPU run's numbers besides the code, the config and the seed: the processor, the
+    instruction set torch's kernels run on (ATen's capability; MKL and oneDNN choose theirs alike, see
+    :data:`KERNEL_ENV`) and the threads. The same run is bit for bit the same only where these agree: here
+    (an AVX-512 Xeon, 2026-11-30) forcing AVX2 kernels changed reward-C's metrics within 6 steps, and a
+    fresh ``make study`` moved reward-C's escapes by up to 2,200 memo steps from the earlier sessions'."""
+    cpuinfo: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if not key.strip():
+                break  # the first processor is enough
+            cpuinfo.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    ident = " ".join(f"{k} {cpuinfo[k]}" for k in ("cpu family", "model", "stepping") if k in cpuinfo)
+    return {
+        "processor": cpuinfo.get("model name") or platform.processor(),
+        "cpuid": ident or None,
+        "kernels": torch.backends.cpu.get_cpu_capability(),
+        "threads": torch.get_num_threads(),
+        "env": {k: os.environ[k] for k in KERNEL_ENV if k in os.environ},
+    }
 """Environment variables that change a run's speed, recorded in ``run.json``."""
 
 
@@ -131,6 +159,7 @@ def write_run_record(setup: RunSetup, reward_info: Mapping[str, Any] | None = No
         "torch": torch.__version__,
         "host": socket.gethostname(),
         "env": {k: os.environ.get(k) for k in SPEED_ENV},
+        "cpu": cpu_numerics(),  # runs agree bit for bit only on the same kernels
         "wandb": mode_in_effect(setup.cfg.wandb_mode),  # what logged: the config's mode, or the environment's "disabled"
         "started": started,
         "last_started": now,
