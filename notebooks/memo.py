@@ -321,7 +321,8 @@ display(figs["metrics_sensitivity"])
 # %% [markdown]
 # ## Analyzed runs
 # The memo's run records (ID, name, state, creation date) as stored in our runs' `run.json`,
-# next to our own state.
+# next to our own state and the CPU kernels that computed each run (instruction set, processor, threads):
+# a run repeats bit for bit only on the same kernels, so runs computed on others differ seed by seed.
 
 # %%
 display(memo.styled(memo.analyzed_runs_table(st)))

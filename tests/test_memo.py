@@ -462,3 +462,23 @@ def test_dropout_scoring_table_sets_reward_c_beside_its_dropout_ablations_and_th
     assert "`fresh` (reward-C-improved, 1 seed): trapped 1/1, escaped 1/1" in text
     assert "`recompute` (ablation-dropout-scoring-recompute, 2 seeds): trapped 2/2, escaped 0/2" in text
     assert "published (quoted): -27.9 at step 0 and -20.7 in the trap (step 6,000)" in text
+
+
+def test_analyzed_runs_say_which_cpu_kernels_computed_each_seed(tmp_path):
+    import json
+
+    from gfn_lib.memo.tables import cpu_kernels
+
+    cpu = {"processor": "Xeon", "cpuid": "cpu family 6 model 207 stepping 2", "kernels": "AVX512", "threads": 1, "env": {}}
+    assert cpu_kernels({"cpu": cpu}) == "AVX512 (cpu family 6 model 207 stepping 2), 1 thread"
+    forced = {**cpu, "kernels": "AVX2", "threads": 2, "env": {"ATEN_CPU_CAPABILITY": "avx2"}}
+    assert cpu_kernels({"cpu": forced}) == "AVX2 (cpu family 6 model 207 stepping 2), 2 threads, ATEN_CPU_CAPABILITY=avx2"
+    assert cpu_kernels({}) == "not recorded"
+    for seed, c in ((42, cpu), (43, forced), (44, cpu)):
+        write_run(tmp_path, memo.EXAMPLE_RUN, seed, curves(None))
+        path = tmp_path / PROFILE / "runs" / memo.EXAMPLE_RUN / f"seed-{seed}" / "run.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), "cpu": c}))
+    t = memo.analyzed_runs_table(memo.load_study(PROFILE, tmp_path)).set_index("Name")
+    assert t.loc[memo.EXAMPLE_RUN, "Computed on"] == (
+        "AVX512 (cpu family 6 model 207 stepping 2), 1 thread (42, 44); "
+        "AVX2 (cpu family 6 model 207 stepping 2), 2 threads, ATEN_CPU_CAPABILITY=avx2 (43)")

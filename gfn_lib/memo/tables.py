@@ -315,20 +315,35 @@ def timing_table(st: Study) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def cpu_kernels(record: dict[str, Any]) -> str:
+    """Which CPU kernels computed a run (``run.json``'s ``cpu``: instruction set, processor id, threads):
+    runs repeat bit for bit only on the same ones; ``not recorded`` for runs before the record had it."""
+    cpu = record.get("cpu")
+    if not cpu:
+        return "not recorded"
+    threads = cpu.get("threads")
+    forced = ", ".join(f"{k}={v}" for k, v in (cpu.get("env") or {}).items())
+    return (f"{cpu.get('kernels')} ({cpu.get('cpuid') or cpu.get('processor')}), {threads} thread{'s' if threads != 1 else ''}"
+            + (f", {forced}" if forced else ""))  # fmt: skip
+
+
 def analyzed_runs_table(st: Study, groups: Sequence[str] = ("documented",)) -> pd.DataFrame:
     """Memo table "Analyzed Runs": ID, Name, State, Created from the run records (``run.json``
-    meta; params when no record), next to our own status and start time."""
+    meta; params when no record), next to our own status, start time and the CPU kernels that computed
+    each seed (:func:`cpu_kernels`; one value when the seeds agree)."""
     rows = []
     for g in st.groups(groups):
         rec = next((s.record for s in g.seeds if s.record), {})
         meta = rec.get("meta") or g.meta
         started = sorted(str(s.record.get("started", "")) for s in g.seeds if s.record.get("started"))
+        kernels = {str(s.seed): cpu_kernels(s.record) for s in g.seeds if s.record}
         rows.append({
             "ID": meta.get("memo_id", NA), "Name": meta.get("run", g.name),
             "State": meta.get("memo_state", NA), "Created": str(meta.get("memo_created", NA)),
             "Our state": g.status_text,
             "Our seeds": g.seeds_text,
             "Our start": started[0][:16].replace("T", " ") if started else NA,
+            "Computed on": distinct(kernels) if kernels else NA,
             "Source": "run.json" if rec else "params (no run record yet)",
         })  # fmt: skip
     return pd.DataFrame(rows)
