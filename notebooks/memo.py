@@ -288,8 +288,8 @@ display(memo.styled(memo.assumptions_table(st)))
 # %% [markdown]
 # ### Dropout while scoring: the published sampler and our two
 # The published sampler recomputed the whole prefix at every position, with dropout masks of that pass,
-# and took each action's log P_F from the pass that drew it (`dropout_scoring: recompute`, about 15 times
-# a step's policy work). Our runs sample with a KV cache and score in one teacher-forced pass, under
+# and took each action's log P_F from the pass that drew it (`dropout_scoring: recompute`; a step takes
+# about 8 times as long on a CPU). Our runs sample with a KV cache and score in one teacher-forced pass, under
 # masks of its own (`fresh`, the default) or under the sampler's (`sampling`: one set of masks for a
 # whole trajectory). Reward-C and each ablation of it that changes only this setting, seed by seed,
 # beside the published run (quoted): the first step's mean log P_F (the initial policy), its mean over
