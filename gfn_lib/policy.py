@@ -365,6 +365,21 @@ class PolicyStack:
             return graph.replay(self, uniforms, masks, temp, eps, mix)
         return self.decode(uniforms, masks, temp, eps, mix, static)
 
+    def _pick(self, logits: torch.Tensor, t: int, temp: torch.Tensor, eps: torch.Tensor, mix: bool,
+              uniforms: torch.Tensor, done: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """Position t's actions by Gumbel-max on the sampling distribution: ``logits [R, B, A]`` at temperature
+        ``temp``, epsilon mixed in (``mix``), noise ``uniforms [R, B, A]``; STOP where ``done``. Returns the
+        actions ``[R, B]`` and their log-probability under that distribution (0 where ``done``)."""
+        probs = (logits / temp).softmax(-1)  # [R, B, A]
+        if mix:
+            legal = self.first.action_masks[t].float()
+            probs = (1 - eps) * probs + eps * legal / legal.sum()
+        gumbel = -(-uniforms.log()).log()  # [R, B, A]
+        token = (probs.log() + gumbel).argmax(-1)  # [R, B]
+        token = torch.where(done, torch.full_like(token, self.env.stop), token)
+        picked = probs.gather(-1, token.unsqueeze(-1)).squeeze(-1).log()  # [R, B]
+        return token, torch.where(done, torch.zeros_like(picked), picked)
+
     def decode(self, uniforms: torch.Tensor, masks: DropoutMasks | None, temp: torch.Tensor, eps: torch.Tensor,
                mix: bool, static: bool) -> Trajectories:  # fmt: skip
         """The decode loop of :meth:`sample` on pre-drawn randomness: ``uniforms [R, T, B, A]`` (Gumbel
@@ -387,16 +402,9 @@ class PolicyStack:
             x = self._embed(P, token.unsqueeze(-1), t, here)  # [R, B, 1, D]
             for i in range(self.n_layers):
                 x = self._block_step(P, i, x, caches[i], t, here, static)
-            probs = (self._logits(P, x, t)[:, :, 0] / temp).softmax(-1)  # [R, B, A]
-            if mix:
-                legal = self.first.action_masks[t].float()
-                probs = (1 - eps) * probs + eps * legal / legal.sum()
-            gumbel = -(-uniforms[:, t].log()).log()  # [R, B, A]
-            token = (probs.log() + gumbel).argmax(-1)  # [R, B]
-            token = torch.where(done, torch.full_like(token, env.stop), token)
+            token, sampler_log_probs[:, :, t] = self._pick(self._logits(P, x, t)[:, :, 0], t, temp, eps, mix,
+                                                           uniforms[:, t], done)  # fmt: skip
             actions[:, :, t] = token
-            picked = probs.gather(-1, token.unsqueeze(-1)).squeeze(-1).log()  # [R, B]
-            sampler_log_probs[:, :, t] = torch.where(done, torch.zeros_like(picked), picked)
             just_stopped = (token == env.stop) & ~done
             lengths = torch.where(just_stopped, torch.full_like(lengths, t), lengths)
             done |= just_stopped
@@ -439,14 +447,7 @@ class PolicyStack:
             logits = self._logits(P, h, t)[:, :, 0]  # [R, B, A]
             logp = logits.log_softmax(-1)
             with torch.no_grad():
-                probs = (logits / temp).softmax(-1)
-                if mix:
-                    legal = self.first.action_masks[t].float()
-                    probs = (1 - eps) * probs + eps * legal / legal.sum()
-                gumbel = -(-uniforms[:, t].log()).log()  # [R, B, A]
-                token = torch.where(done, env.stop, (probs.log() + gumbel).argmax(-1))  # [R, B]
-                picked = probs.gather(-1, token.unsqueeze(-1)).squeeze(-1).log()
-                sampler_log_probs[:, :, t] = torch.where(done, torch.zeros_like(picked), picked)
+                token, sampler_log_probs[:, :, t] = self._pick(logits, t, temp, eps, mix, uniforms[:, t], done)
             actions[:, :, t] = token
             if t + 1 < T:
                 tokens[:, :, t + 1] = token
