@@ -106,6 +106,7 @@ def describe_setup(setup: RunSetup) -> pd.DataFrame:
 
 
 SPEED_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_", "CUDA_VISIBLE_DEVICES")
+"""Environment variables that change a run's speed, recorded in ``run.json``."""
 KERNEL_ENV = ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA")
 """Settings that choose which instruction set torch's CPU kernels (ATen, MKL, oneDNN) use."""
 
@@ -133,7 +134,6 @@ def cpu_numerics() -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "env": {k: os.environ[k] for k in KERNEL_ENV if k in os.environ},
     }
-"""Environment variables that change a run's speed, recorded in ``run.json``."""
 
 
 def write_run_record(setup: RunSetup, reward_info: Mapping[str, Any] | None = None) -> None:
