@@ -43,6 +43,11 @@ def dropout_runs(st: Study) -> list[RunGroup]:
     return out
 
 
+def first_log_pf(s: SeedRun) -> float:
+    """``mean_log_pf`` of the seed's first logged step (the initial policy's)."""
+    return float(s.metrics.sort_values("step")["mean_log_pf"].iloc[0])
+
+
 def window_log_pf(st: Study, s: SeedRun) -> float:
     """Mean of ``mean_log_pf`` over the rows at ≈ memo steps :data:`WINDOW` (NaN without such rows)."""
     lo, hi = (st.to_run_step(m) for m in WINDOW)
@@ -55,11 +60,10 @@ def _memo(st: Study, step: int | None) -> str:
 
 
 def _seed_row(st: Study, g: RunGroup, s: SeedRun) -> dict[str, Any]:
-    first = float(s.metrics.sort_values("step")["mean_log_pf"].iloc[0])
     t = s.trap
     row = {
         "dropout_scoring": g.config.dropout_scoring, "Run": g.short_name, "Seed": str(s.seed),
-        "Status": s.status, "First step's mean log P_F": fmt_num(first, ".1f"),
+        "Status": s.status, "First step's mean log P_F": fmt_num(first_log_pf(s), ".1f"),
         f"mean log P_F, ≈ memo {WINDOW[0]:,}–{WINDOW[1]:,}": fmt_num(window_log_pf(st, s), ".1f"),
     }
     for m in READ_AT:
@@ -103,7 +107,7 @@ def dropout_scoring_sentence(st: Study) -> str:
         seeds = g.with_data
         traps = [s.trap for s in seeds if s.trap is not None]
         trapped = [t for t in traps if t.trapped]
-        firsts = [float(s.metrics.sort_values("step")["mean_log_pf"].iloc[0]) for s in seeds]
+        firsts = [first_log_pf(s) for s in seeds]
         parts.append(
             f"`{g.config.dropout_scoring}` ({g.short_name}, {len(seeds)} seed{'s' if len(seeds) != 1 else ''}): "
             f"trapped {len(trapped)}/{len(traps)}, escaped {sum(t.escape_step is not None for t in trapped)}/{len(trapped)}; "
