@@ -409,6 +409,11 @@ def test_one_mapping_between_memo_steps_and_profile_steps(synthetic):
     assert study.memo_to_run_step(100, 0.004) == 1  # never step 0
     assert study.run_to_memo_step(1200, 0.2) == 6000 == synthetic.to_memo_step(1200)
     assert study.run_to_memo_step(None, 0.2) is None
+    # and one way every table writes such a step
+    assert synthetic.memo_step_cell(1201) == "≈ 6,005"
+    assert synthetic.memo_step_cell(1201, with_run_step=True) == "1,201 (≈ 6,005)"
+    assert synthetic.memo_step_cell(None) == memo.NA
+    assert synthetic.memo_step_cell(None, "never", with_run_step=True) == "never"
 
 
 def test_the_report_loads_without_papermill_or_the_trainer():

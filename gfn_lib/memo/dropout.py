@@ -55,10 +55,6 @@ def window_log_pf(st: Study, s: SeedRun) -> float:
     return float(pd.to_numeric(rows["mean_log_pf"], errors="coerce").mean()) if len(rows) else float("nan")
 
 
-def _memo(st: Study, step: int | None) -> str:
-    return "never" if step is None else f"≈ {st.to_memo_step(step):,.0f}"
-
-
 def _seed_row(st: Study, g: RunGroup, s: SeedRun) -> dict[str, Any]:
     t = s.trap
     row = {
@@ -70,8 +66,8 @@ def _seed_row(st: Study, g: RunGroup, s: SeedRun) -> dict[str, Any]:
         row[f"mean log P_F at ≈ memo {m:,}"] = fmt_num(value_near(s.metrics, "mean_log_pf", st.to_run_step(m)), ".1f")
     if t is None:
         return {**row, "Trap onset": "not logged", "Escape": NA}
-    return {**row, "Trap onset": _memo(st, t.onset_step) if t.trapped else "no trap",
-            "Escape": _memo(st, t.escape_step) if t.trapped else NA}  # fmt: skip
+    return {**row, "Trap onset": st.memo_step_cell(t.onset_step, "never") if t.trapped else "no trap",
+            "Escape": st.memo_step_cell(t.escape_step, "never") if t.trapped else NA}  # fmt: skip
 
 
 def published_row() -> dict[str, Any]:

@@ -31,6 +31,7 @@ from gfn_lib.analysis import (
     detect_trap,
 )
 from gfn_lib.config import ConfigError, TrainConfig, make_config
+from gfn_lib.memo.cells import NA, fmt_num
 from gfn_lib.memo.quotes import MEMO_TRIGGER_TABLE
 from gfn_lib.storage import read_metrics
 from gfn_lib.study import (
@@ -234,6 +235,14 @@ class Study:
 
     def to_memo_step(self, step: float | None) -> float | None:
         return run_to_memo_step(step, self.step_scale)
+
+    def memo_step_cell(self, step: int | None, absent: str = NA, with_run_step: bool = False) -> str:
+        """A run step as a table cell on the memo's axis, the one way every table writes it:
+        ``≈ 4,800``, or ``1,600 (≈ 4,800)`` with ``with_run_step``; ``absent`` when there is none."""
+        if step is None:
+            return absent
+        memo = f"≈ {fmt_num(self.to_memo_step(step), 'int')}"
+        return f"{step:,} ({memo})" if with_run_step else memo
 
     def to_memo_steps(self, steps: list[int | None]) -> list[int | None]:
         """Run steps as whole memo steps, None (never) kept: how the report's tables show step lists."""

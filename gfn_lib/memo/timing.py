@@ -53,12 +53,6 @@ def _tested_runs(st: Study) -> list[RunGroup]:
     return [g for g in st.group("ablation") if seed_timings(g)]
 
 
-def _step(st: Study, step: int | None) -> str:
-    if step is None:
-        return "never"
-    return f"{step} (≈ {fmt_num(st.to_memo_step(step), 'int')})"
-
-
 def ablation_outcomes_table(st: Study) -> pd.DataFrame:
     """Each ablation of reward-C: its change, the prediction written in its params file before it ran,
     and what happened (trap, escape steps on the memo's axis, against reward-C's)."""
@@ -91,8 +85,8 @@ def escape_predictions_table(st: Study) -> pd.DataFrame:
             run = next(x for x in g.finished if x.seed == s.seed)
             row = {
                 "Run": short_name(s.run) + (" (fit)" if s.run == EXAMPLE_RUN else ""), "Seed": s.seed,
-                "Trap onset": _step(st, s.trap.onset_step) if s.trap.trapped else "no trap",
-                "Escape (our step, ≈ memo)": _step(st, s.escape) if s.trap.trapped else NA,
+                "Trap onset": st.memo_step_cell(s.trap.onset_step, "never", with_run_step=True) if s.trap.trapped else "no trap",
+                "Escape (our step, ≈ memo)": st.memo_step_cell(s.escape, "never", with_run_step=True) if s.trap.trapped else NA,
                 "Balance b": fmt_num(s.balance, ".1f"),
                 "log Z at escape": fmt_num(value_near(run.metrics, "log_z", s.escape), ".1f") if s.escape else NA,
                 "logẐ(t) reachable by the end": fmt_num(predicted_log_z(s.cfg)[-1], ".1f"),

@@ -118,7 +118,6 @@ def lowest(s: SeedRun, col: str) -> float:
 def _seed_row(st: Study, name: str, s: SeedRun) -> dict[str, Any]:
     row: dict[str, Any] = {"Run": name, "Seed": str(s.seed) if s.seed is not None else NA, "Status": s.status}
     t = seed_trap(s) if s.has_data else None
-    memo = lambda step: f"≈ {st.to_memo_step(step):,.0f}" if step is not None else NA  # noqa: E731
     if not s.has_data:
         return {**row, "Trapped?": "no data"}
     if t is None:
@@ -129,10 +128,10 @@ def _seed_row(st: Study, name: str, s: SeedRun) -> dict[str, Any]:
                 "Composition entropy": f"lowest {lowest(s, 'composition_entropy'):.2f}"}
     row.update({
         "Trapped?": "yes" if t.escape is not None else f"yes, not left by step {s.last_step:,}",
-        "Onset (our step)": f"{t.onset:,}", "Onset (≈ memo step)": memo(t.onset),
+        "Onset (our step)": f"{t.onset:,}", "Onset (≈ memo step)": st.memo_step_cell(t.onset),
         "Letters": fmt_num(t.letters, ".0f"), "Composition entropy": fmt_num(t.entropy, ".2f"),
         "Escape (our step)": f"{t.escape:,}" if t.escape is not None else "never",
-        "Escape (≈ memo step)": memo(t.escape),
+        "Escape (≈ memo step)": st.memo_step_cell(t.escape),
         "Loss after escape": f"max {fmt_num(t.loss_after_escape, '.4g')}" if t.escape is not None else NA,
         "log Z at escape": fmt_num(t.log_z_at_escape, ".2f"),
         "Kind": "one sequence" if t.single_sequence else "few letters (sequences differ)",
