@@ -80,6 +80,11 @@ class TrainConfig(BaseModel):
     has none (``nn.TransformerEncoder`` without ``norm``)."""
     positions: Literal["learned", "sinusoidal"] = "learned"
     """Position encoding: a learned table, or the fixed sinusoids of Vaswani et al. (published)."""
+    init_nudge: int = Field(0, ge=0)
+    """``0``: the weights as initialised. ``k >= 1``: then every nonzero policy weight moves one float32 step
+    (one unit in the last place, ~1e-7 of its value) up or down, the directions drawn from a generator seeded
+    with ``k``, not with ``seed``: a perturbation the size of another CPU's rounding. It asks whether a
+    seed's trap and escape are the seed's or the rounding's (``ablation-init-nudge-*``)."""
 
     # --- objective --------------------------------------------------------------------------
     loss: Literal["tb", "subtb", "logvar"] = "tb"

@@ -159,6 +159,17 @@ class TransformerPolicy(nn.Module):
             if p.dim() >= 2:
                 nn.init.xavier_uniform_(p)
 
+    @torch.no_grad()
+    def nudge(self, seed: int) -> None:
+        """Move every nonzero weight one float32 step up or down (``TrainConfig.init_nudge``): each
+        direction a fair coin from a CPU generator seeded with ``seed``, so the same on every device.
+        Zeros stay zero (one step from 0 is a subnormal, slow on CPUs)."""
+        coins = torch.Generator().manual_seed(seed)
+        for p in self.parameters():
+            up = torch.rand(p.shape, generator=coins) < 0.5  # [*p.shape]
+            toward = torch.where(up, torch.inf, -torch.inf).to(p.device, p.dtype)
+            p.copy_(torch.where(p != 0, torch.nextafter(p, toward), p))
+
     @property
     def shape_key(self) -> tuple:
         """What policies must share to be computed as one stack (parameter shapes and layout)."""

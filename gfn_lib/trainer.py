@@ -97,6 +97,8 @@ class Trainer:
             self.env, cfg.n_layers, cfg.d_model, cfg.n_heads, state_flow=cfg.loss == "subtb", dropout=cfg.dropout,
             init=cfg.init, final_layernorm=cfg.final_layernorm, positions=cfg.positions,
         ).to(self.device)  # fmt: skip
+        if cfg.init_nudge:
+            self.policy.nudge(cfg.init_nudge)
         self.objective = make_loss(cfg.loss, cfg.log_z_init, cfg.subtb_lambda).to(self.device)
         self.optimizer = self._make_optimizer()
         self.generator = torch.Generator(self.device).manual_seed(cfg.seed)

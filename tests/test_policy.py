@@ -105,3 +105,25 @@ def test_scoring_pass_traces_as_one_graph_for_torch_compile():
     compiled = torch.compile(PolicyStack.evaluate, backend="eager", fullgraph=True)
     ev = compiled(stack, traj.actions, traj.lengths, trim=False, masks=masks)
     torch.testing.assert_close(ev.log_pf_steps, traj.sampler_log_probs, atol=1e-5, rtol=1e-5)
+
+
+def test_nudge_moves_each_nonzero_weight_one_float_step_by_its_own_coins():
+    env = PeptideEnv("ABC", 1, 4)
+    base = _policy(env, init="xavier")
+    before = {n: p.detach().clone() for n, p in base.named_parameters()}
+    base.nudge(1)
+    ups = total = 0
+    for n, p in base.named_parameters():
+        b = before[n]
+        assert torch.equal(p[b == 0], b[b == 0]), n  # zeros stay (no subnormals)
+        moved, old = p[b != 0], b[b != 0]
+        up = torch.nextafter(old, torch.full_like(old, torch.inf))
+        down = torch.nextafter(old, torch.full_like(old, -torch.inf))
+        assert bool(((moved == up) | (moved == down)).all()), n  # exactly one step, one way or the other
+        ups, total = ups + int((moved == up).sum()), total + old.numel()
+    assert 0.4 < ups / total < 0.6  # fair coins
+    twin, other = _policy(env, init="xavier"), _policy(env, init="xavier")
+    twin.nudge(1)
+    other.nudge(2)
+    assert all(torch.equal(a, b) for a, b in zip(base.parameters(), twin.parameters()))  # same coins, same nudge
+    assert any(not torch.equal(a, b) for a, b in zip(base.parameters(), other.parameters()))

@@ -100,6 +100,17 @@ def test_resume_in_process_matches_uninterrupted(tiny_config, tmp_path):
     pd.testing.assert_frame_equal(_metrics(resumed.train(progress=False)), full, check_exact=True)
 
 
+def test_a_nudged_init_is_another_run_that_resumes_exactly(tiny_config, tmp_path):
+    nudged = tiny_config.model_copy(update={"init_nudge": 1})
+    plain, first = Trainer(tiny_config), Trainer(nudged)
+    assert any(not torch.equal(a, b) for a, b in zip(plain.policy.parameters(), first.policy.parameters()))
+    full = _metrics(Trainer(nudged, tmp_path / "full").train(progress=False))
+    assert not full.loss.equals(_metrics(plain.train(progress=False)).loss)
+    Trainer(nudged.model_copy(update={"n_steps": 25}), tmp_path / "split").train(progress=False)
+    resumed = Trainer(nudged, tmp_path / "split")  # the checkpoint's weights, not nudged a second time
+    pd.testing.assert_frame_equal(_metrics(resumed.train(progress=False)), full, check_exact=True)
+
+
 def test_resume_refuses_a_different_config(tiny_config, tmp_path):
     Trainer(tiny_config.model_copy(update={"n_steps": 10}), tmp_path).train(progress=False)
     with pytest.raises(ValueError, match="different config.*lr"):
