@@ -218,6 +218,19 @@ display(memo.styled(memo.loss_after_escape_table(st)))
 display(Markdown(memo.timing_answer(st)))
 
 # %% [markdown]
+# ### How much of an escape is the seed's? Nudges the size of rounding
+# The same code and seeds gave other escapes on another CPU (README, "Bit for bit"), with the same trap
+# onsets. To measure that here, `ablation-init-nudge-1` and `-2` move every nonzero initial weight of
+# reward-C one float32 step up or down (`init_nudge`: two draws of the directions), a change the size of
+# another CPU's rounding, and nothing else. Their prediction, written before they ran: the onset stays
+# (within 300 memo steps) and the escape moves (600 memo steps or more, or escapes in one run only) in at
+# least half of the nudged seeds. Each seed of reward-C, then the same seed nudged.
+
+# %%
+display(Markdown(memo.rounding_sentence(st)))
+display(memo.styled(memo.rounding_table(st)))
+
+# %% [markdown]
 # ## Beyond the memo: testing its claims
 #
 # ### Does log P_F fall because the policy becomes confident?

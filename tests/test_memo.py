@@ -469,6 +469,36 @@ def test_dropout_scoring_table_sets_reward_c_beside_its_dropout_ablations_and_th
     assert "published (quoted): -27.9 at step 0 and -20.7 in the trap (step 6,000)" in text
 
 
+def test_rounding_table_sets_each_nudged_seed_beside_the_same_seed_of_reward_c(tmp_path):
+    """Finished seeds of an ablation whose only change is ``init_nudge``, matched by seed; the two written
+    predictions judged on them (cpu profile here: memo step = 5 x our step)."""
+    write_run(tmp_path, memo.EXAMPLE_RUN, 42, fixture.with_composition(curves(None), (100, 600)))
+    write_run(tmp_path, memo.EXAMPLE_RUN, 43, fixture.with_composition(curves(None), (100, 400)))
+    base = {"group": "ablation", "base": memo.EXAMPLE_RUN, "setup": "published", "reward": "improved-published"}
+    one = {"run": "ablation-init-nudge-1", **base, "init_nudge": 1}
+    write_run(tmp_path, one["run"], 42, fixture.with_composition(curves(None), (110, 900)), meta=one)
+    write_run(tmp_path, one["run"], 43, fixture.with_composition(curves(None), (200, None)), meta=one)
+    two = {"run": "ablation-init-nudge-2", **base, "init_nudge": 2}  # not finished: not compared
+    write_run(tmp_path, two["run"], 42, fixture.with_composition(curves(None), (100, 700)), meta=two, finished=False)
+    other = {"run": "ablation-nudge-and-lr", **base, "init_nudge": 3, "lr": 1e-3}  # two changes: not shown
+    write_run(tmp_path, other["run"], 42, fixture.with_composition(curves(None), (100, 700)), meta=other)
+    st = memo.load_study(PROFILE, tmp_path)
+    assert [g.name for g in memo.nudge_runs(st)] == [memo.EXAMPLE_RUN, one["run"], two["run"]]
+    t = memo.rounding_table(st)
+    assert t[["Seed", "init_nudge", "Trap onset", "Escape", "Escape moved by"]].values.tolist() == [
+        ["42", "0 (reward-C)", "≈ 500", "≈ 3,000", memo.NA],
+        ["42", "1", "≈ 550", "≈ 4,500", "+1,500"],
+        ["43", "0 (reward-C)", "≈ 500", "≈ 2,000", memo.NA],
+        ["43", "1", "≈ 1,000", "never", "escaped unnudged only"],
+    ]
+    text = memo.rounding_sentence(st)
+    assert "Of 2 nudged seeds, 1 trapped with an onset within 300 memo steps" in text
+    assert "(predicted ≥ 2 of 2: missed), and 2 escaped 600 or more" in text
+    assert "(predicted ≥ 1 of 2: held)" in text
+    assert "Where both escaped (1 seed), the escape moved by a median of 1,500 memo steps (1,500–1,500)" in text
+    assert "reward-C's seeds themselves escaped at 2,500 [2,000 … 3,000]" in text
+
+
 def test_analyzed_runs_say_which_cpu_kernels_computed_each_seed(tmp_path):
     import json
 

@@ -25,6 +25,11 @@ def fmt_num(value: float | None, spec: str = ".3g") -> str:
     return format(value, spec)
 
 
+def approx_step(memo_step: float | None, absent: str = NA) -> str:
+    """A step on the memo's axis, as every table writes it: ``≈ 4,800`` (``absent`` for None)."""
+    return absent if memo_step is None else f"≈ {fmt_num(memo_step, 'int')}"
+
+
 def _finite(values: Iterable[float | None]) -> list[float]:
     return [float(v) for v in values if v is not None and math.isfinite(float(v))]
 

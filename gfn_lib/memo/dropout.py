@@ -17,7 +17,6 @@ import pandas as pd
 
 from gfn_lib.memo.cells import NA, fmt_num, median
 from gfn_lib.memo.published_vs_ours import value_near
-from gfn_lib.memo.quotes import EXAMPLE_RUN
 from gfn_lib.memo.runs import RunGroup, SeedRun, Study
 from gfn_lib.memo.traps import PUBLISHED_TRAP_ESCAPE, PUBLISHED_TRAP_ONSET, published_figure
 
@@ -29,18 +28,7 @@ READ_AT = (5000, 6000)
 
 def dropout_runs(st: Study) -> list[RunGroup]:
     """Reward-C, then each ablation whose config differs from reward-C's in ``dropout_scoring`` alone."""
-    base = st.get(EXAMPLE_RUN)
-    if base is None or not base.seeds:
-        return []
-    ref = base.config.model_dump()
-    out = [base]
-    for g in st.group("ablation"):
-        if not g.seeds:
-            continue
-        changed = {k for k, v in g.config.model_dump().items() if ref.get(k) != v} - {"seed"}
-        if changed == {"dropout_scoring"}:
-            out.append(g)
-    return out
+    return st.one_change_runs("dropout_scoring")
 
 
 def first_log_pf(s: SeedRun) -> float:

@@ -31,8 +31,8 @@ from gfn_lib.analysis import (
     detect_trap,
 )
 from gfn_lib.config import ConfigError, TrainConfig, make_config
-from gfn_lib.memo.cells import NA, fmt_num
-from gfn_lib.memo.quotes import MEMO_TRIGGER_TABLE
+from gfn_lib.memo.cells import NA, approx_step
+from gfn_lib.memo.quotes import EXAMPLE_RUN, MEMO_TRIGGER_TABLE
 from gfn_lib.storage import read_metrics
 from gfn_lib.study import (
     Profile,
@@ -229,6 +229,19 @@ class Study:
     def get(self, name: str) -> RunGroup | None:
         return self.runs.get(name)
 
+    def one_change_runs(self, field: str, base: str = EXAMPLE_RUN) -> list[RunGroup]:
+        """``base`` (reward-C), then each ablation with seeds whose config differs from the base's in
+        ``field`` alone (seed aside); ``[]`` without the base."""
+        ref = self.get(base)
+        if ref is None or not ref.seeds:
+            return []
+        ref_cfg = ref.config.model_dump()
+        out = [ref]
+        for g in self.group("ablation"):
+            if g.seeds and {k for k, v in g.config.model_dump().items() if ref_cfg.get(k) != v} - {"seed"} == {field}:
+                out.append(g)
+        return out
+
     def to_run_step(self, memo_step: float) -> int:
         """A memo step on this profile's step axis (:func:`gfn_lib.study.memo_to_run_step`)."""
         return memo_to_run_step(memo_step, self.step_scale)
@@ -241,7 +254,7 @@ class Study:
         ``≈ 4,800``, or ``1,600 (≈ 4,800)`` with ``with_run_step``; ``absent`` when there is none."""
         if step is None:
             return absent
-        memo = f"≈ {fmt_num(self.to_memo_step(step), 'int')}"
+        memo = approx_step(self.to_memo_step(step))
         return f"{step:,} ({memo})" if with_run_step else memo
 
     def to_memo_steps(self, steps: list[int | None]) -> list[int | None]:
