@@ -5,6 +5,7 @@ outputs folder."""
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 
@@ -497,6 +498,16 @@ def test_rounding_table_sets_each_nudged_seed_beside_the_same_seed_of_reward_c(t
     assert "(predicted ≥ 1 of 2: held)" in text
     assert "Where both escaped (1 seed), the escape moved by a median of 1,500 memo steps (1,500–1,500)" in text
     assert "reward-C's seeds themselves escaped at 2,500 [2,000 … 3,000]" in text
+    assert "In 2 of 2, the nudged escape lies further from the unnudged one than the timing models' tolerance (10% of the run, ≈ 1,000 memo steps)" in text
+    # the noise floor: reward-C's median escape 2,500, nudge-1's "never" (one of two seeds never escaped)
+    assert memo.rounding_range(st) == (2500, math.inf)
+    assert "span ≈ 2,500 to never" in text
+    outcomes = memo.ablation_outcomes_table(st).set_index("Run")["Beyond rounding?"]
+    assert outcomes["ablation-nudge-and-lr"] == "no"  # median 3,500: inside
+    write_run(tmp_path, other["run"], 43, fixture.with_composition(curves(None), (100, 300)), meta=other)
+    write_run(tmp_path, other["run"], 44, fixture.with_composition(curves(None), (100, 350)), meta=other)
+    st = memo.load_study(PROFILE, tmp_path)
+    assert memo.ablation_outcomes_table(st).set_index("Run")["Beyond rounding?"]["ablation-nudge-and-lr"] == "yes, earlier"
 
 
 def test_analyzed_runs_say_which_cpu_kernels_computed_each_seed(tmp_path):

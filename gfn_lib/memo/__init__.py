@@ -38,7 +38,7 @@ from gfn_lib.memo.dropout import dropout_runs, dropout_scoring_sentence, dropout
 from gfn_lib.memo.figures import make_figures
 from gfn_lib.memo.mechanism import LOG_Z_FIX_RUNS, implied_log_z_table, log_pf_decomposition_table, log_z_fix_table
 from gfn_lib.memo.published import PUBLISHED_FIGURES, PUBLISHED_METRICS
-from gfn_lib.memo.rounding import nudge_runs, rounding_sentence, rounding_table
+from gfn_lib.memo.rounding import beyond_rounding, median_escape, nudge_runs, rounding_range, rounding_sentence, rounding_table
 from gfn_lib.memo.published_vs_ours import (
     MATCH_TOLERANCE,
     Comparison,
@@ -143,7 +143,7 @@ __all__ = [
     "factors_table", "fmt_num", "implied_log_z_table", "load_study", "log_pf_decomposition_table",
     "log_pf_falls", "log_z_fix_table", "log_z_sentence", "loss_after_escape_table", "model_verdicts", "make_figures", "memo_length_bound_sentence",
     "predicted_direction", "prediction_verdict", "published_comparisons", "published_rule_text",
-    "published_sentence", "published_trap_row", "published_vs_ours_table", "read_setup", "reward_info", "nudge_runs", "rounding_sentence", "rounding_table",
+    "published_sentence", "published_trap_row", "published_vs_ours_table", "read_setup", "reward_info", "nudge_runs", "rounding_sentence", "rounding_table", "rounding_range", "median_escape", "beyond_rounding",
     "runs_overview", "seed_config", "seed_decomposition", "seed_trap", "sensitivity_checks", "sensitivity_runs",
     "sensitivity_scores", "sensitivity_sentence", "sensitivity_table", "short_name", "spread",
     "status_sentence", "step_spread", "styled", "timing_answer", "timing_models_table", "timing_predictions_sentence",

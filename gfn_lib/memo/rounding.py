@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from gfn_lib.analysis.timing import TOLERANCE_FRACTION
+
 from gfn_lib.memo.cells import NA, approx_step, fmt_num, median, seed_note, step_spread
 from gfn_lib.memo.runs import RunGroup, SeedRun, Study
 
@@ -83,6 +85,35 @@ def pairs(st: Study) -> list[Pair]:
     return sorted(out, key=lambda p: (p.seed, p.nudge))
 
 
+def median_escape(st: Study, g: RunGroup) -> float | None:
+    """Median escape (memo steps) over the run's finished seeds that trapped, a seed that never escaped
+    counting as later than any (``inf``: never in at least half); None without a trapped seed."""
+    steps = [_steps(st, s) for s in g.finished]
+    escapes = sorted(math.inf if e is None else e for o, e in steps if o is not None)
+    if not escapes:
+        return None
+    mid = len(escapes) // 2
+    return escapes[mid] if len(escapes) % 2 else (escapes[mid - 1] + escapes[mid]) / 2
+
+
+def rounding_range(st: Study) -> tuple[float, float] | None:
+    """The lowest and highest median escape of reward-C and its nudged runs (same settings, rounding-size
+    changes): where an ablation's median escape must fall outside to stand apart from rounding. None
+    without a nudged run with a median."""
+    medians = [m for g in nudge_runs(st) if (m := median_escape(st, g)) is not None]
+    return (min(medians), max(medians)) if len(medians) >= 2 else None
+
+
+def beyond_rounding(st: Study, g: RunGroup) -> str:
+    """Whether the run's median escape (:func:`median_escape`) falls outside :func:`rounding_range`."""
+    span, m = rounding_range(st), median_escape(st, g)
+    if span is None or m is None:
+        return NA
+    if m > span[1]:
+        return "yes, later" if math.isfinite(m) else "yes, never"
+    return "yes, earlier" if m < span[0] else "no"
+
+
 def _cell(step: float | None, trapped: bool) -> str:
     return approx_step(step, "never") if trapped else "no trap"
 
@@ -129,4 +160,15 @@ def rounding_sentence(st: Study) -> str:
         text += (f" Where both escaped ({seed_note(shifts)}), the escape moved by a median of "
                  f"{fmt_num(median(shifts), 'int')} memo steps ({fmt_num(min(shifts), 'int')}–"
                  f"{fmt_num(max(shifts), 'int')}); reward-C's seeds themselves escaped at {step_spread(base)}.")  # fmt: skip
+    base_run = nudge_runs(st)[0]
+    tol = st.to_memo_step(TOLERANCE_FRACTION * base_run.config.n_steps)
+    beyond = sum((p.escape is None) != (p.base_escape is None) or (p.shift is not None and abs(p.shift) > tol) for p in ps)
+    text += (f" In {beyond} of {n}, the nudged escape lies further from the unnudged one than the timing models' "
+             f"tolerance ({TOLERANCE_FRACTION:.0%} of the run, ≈ {fmt_num(tol, 'int')} memo steps): a model of the "
+             f"settings would miss those seeds even if it knew each unnudged escape exactly.")  # fmt: skip
+    span = rounding_range(st)
+    if span is not None:
+        lo, hi = ("never" if math.isinf(m) else approx_step(m) for m in span)
+        text += (f" The runs' median escapes (reward-C's and each nudged run's) span {lo} to {hi}: with these seeds, an ablation whose median escape falls inside that "
+                 f"span cannot be told from rounding (the ablation table's column \"Beyond rounding?\").")  # fmt: skip
     return text

@@ -25,6 +25,7 @@ from gfn_lib.analysis.timing import (
 from gfn_lib.memo.cells import NA, fmt_num, step_spread
 from gfn_lib.memo.published_vs_ours import value_near
 from gfn_lib.memo.quotes import EXAMPLE_RUN
+from gfn_lib.memo.rounding import beyond_rounding
 from gfn_lib.memo.rules import MIN_TIMING_SEEDS
 from gfn_lib.memo.runs import RunGroup, Study, short_name
 
@@ -55,7 +56,8 @@ def _tested_runs(st: Study) -> list[RunGroup]:
 
 def ablation_outcomes_table(st: Study) -> pd.DataFrame:
     """Each ablation of reward-C: its change, the prediction written in its params file before it ran,
-    and what happened (trap, escape steps on the memo's axis, against reward-C's)."""
+    and what happened (trap, escape steps on the memo's axis, against reward-C's), and whether its median
+    escape lies beyond what rounding-size nudges of reward-C gave (:func:`~gfn_lib.memo.rounding.beyond_rounding`)."""
     ref = seed_timings(st.get(EXAMPLE_RUN))
     ref_steps = [st.to_memo_step(s.escape) if s.escape is not None else None for s in ref if s.trap.trapped]
     rows = []
@@ -71,6 +73,7 @@ def ablation_outcomes_table(st: Study) -> pd.DataFrame:
             "Escaped": f"{sum(s.escape is not None for s in ts)}/{len(ts)}",
             "Escape, ≈ memo step": step_spread(steps),
             "Reward-C's escape": step_spread(ref_steps),
+            "Beyond rounding?": beyond_rounding(st, g),
         })  # fmt: skip
     return pd.DataFrame(rows)
 
