@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import pandas as pd
 
 from gfn_lib.analysis.timing import TOLERANCE_FRACTION
-
 from gfn_lib.memo.cells import NA, approx_step, fmt_num, median, seed_note, step_spread
 from gfn_lib.memo.runs import RunGroup, SeedRun, Study
 
