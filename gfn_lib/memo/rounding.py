@@ -56,11 +56,16 @@ class Pair:
         return None if self.escape is None or self.base_escape is None else self.escape - self.base_escape
 
     @property
-    def moved_escape(self) -> bool:
-        """Escaped in one run and not the other, or by at least :data:`ESCAPE_SHIFT` apart."""
+    def escape_gap(self) -> float:
+        """How far apart the two escapes are (memo steps): ``inf`` if only one escaped, 0 if neither did."""
         if (self.escape is None) != (self.base_escape is None):
-            return True
-        return self.shift is not None and abs(self.shift) >= ESCAPE_SHIFT
+            return math.inf
+        return abs(self.shift) if self.shift is not None else 0.0
+
+    @property
+    def moved_escape(self) -> bool:
+        """Escaped in one run and not the other, or at least :data:`ESCAPE_SHIFT` apart."""
+        return self.escape_gap >= ESCAPE_SHIFT
 
 
 def _steps(st: Study, s: SeedRun) -> tuple[float | None, float | None]:
@@ -161,13 +166,14 @@ def rounding_sentence(st: Study) -> str:
                  f"{fmt_num(max(shifts), 'int')}); reward-C's seeds themselves escaped at {step_spread(base)}.")  # fmt: skip
     base_run = nudge_runs(st)[0]
     tol = st.to_memo_step(TOLERANCE_FRACTION * base_run.config.n_steps)
-    beyond = sum((p.escape is None) != (p.base_escape is None) or (p.shift is not None and abs(p.shift) > tol) for p in ps)
+    beyond = sum(p.escape_gap > tol for p in ps)  # a timing model's miss, even with the unnudged escape known
     text += (f" In {beyond} of {n}, the nudged escape lies further from the unnudged one than the timing models' "
              f"tolerance ({TOLERANCE_FRACTION:.0%} of the run, ≈ {fmt_num(tol, 'int')} memo steps): a model of the "
              f"settings would miss those seeds even if it knew each unnudged escape exactly.")  # fmt: skip
     span = rounding_range(st)
     if span is not None:
         lo, hi = ("never" if math.isinf(m) else approx_step(m) for m in span)
-        text += (f" The runs' median escapes (reward-C's and each nudged run's) span {lo} to {hi}: with these seeds, an ablation whose median escape falls inside that "
-                 f"span cannot be told from rounding (the ablation table's column \"Beyond rounding?\").")  # fmt: skip
+        text += (f" The runs' median escapes (reward-C's and each nudged run's) span {lo} to {hi}: with these "
+                 f"seeds, an ablation whose median escape falls inside that span cannot be told from rounding "
+                 f"(the ablation table's column \"Beyond rounding?\").")  # fmt: skip
     return text
