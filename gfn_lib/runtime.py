@@ -1,10 +1,17 @@
-"""Process settings that make CPU training faster without changing any number.
+"""Process settings that make CPU training faster without changing a trained number.
 
 :func:`keep_freed_memory`: glibc's ``malloc`` hands large freed blocks back to the kernel (blocks from
 ``mmap``, and the trimmed top of the heap), so every step's fresh activations and gradients, a few MB
 each, are new pages again and page-fault on first touch (the kernel zeroes each 4 KB page). Six
 small-profile runs stacked took ~6,000-11,000 minor faults and 21-31 ms of system time a step here;
 with freed memory kept, ~400 faults and 3-5 ms (``benchmarks/bench_multirun.py`` gives the step times).
+
+:func:`flush_subnormals`: a policy that has collapsed onto one sequence (log P_F = 0) has logit gaps past
+~87 nats, so its softmax, gradients and optimiser inputs fall into float32's subnormal range (< 1.2e-38),
+which x86 CPUs compute in microcode, ~100x slower. An `ablation-lr-1e-3` seed took 27-31 s a step there
+instead of ~1 s (``benchmarks/bench_subnormals.py``). Flushing them to zero gave that seed's first 50 steps
+the same losses, log Z and rewards (only ``grad_norm`` below 1e-13 and ``entropy`` below 1e-28 differ), and a
+whole reward-C run (167 steps), which never gets there, the same numbers to the last bit.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ import ctypes
 import ctypes.util
 import functools
 import platform
+
+import torch
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
@@ -33,3 +42,10 @@ def keep_freed_memory() -> bool:
     libc = ctypes.CDLL(ctypes.util.find_library("c"))
     libc.mallopt.argtypes, libc.mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX)) and bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+
+
+def flush_subnormals() -> bool:
+    """Flush subnormal floats to zero (x86 FTZ and DAZ) in the calling thread and in threads it starts
+    later, such as torch's intra-op pool when it is first needed (threads inherit the floating-point
+    state); a pool started earlier keeps its own. ``False`` where the CPU cannot (then nothing changes)."""
+    return torch.set_flush_denormal(True)

@@ -33,7 +33,7 @@ from gfn_lib.losses import LossOutput, make_loss
 from gfn_lib.metrics import distinct_sequences, diversity_of_distinct
 from gfn_lib.policy import Evaluation, PolicyStack, TransformerPolicy
 from gfn_lib.randomness import DropoutMasks, fork_generators
-from gfn_lib.runtime import keep_freed_memory
+from gfn_lib.runtime import flush_subnormals, keep_freed_memory
 from gfn_lib.schedule import get_lr
 from gfn_lib.storage import CsvLog, atomic_torch_save, atomic_write_text
 
@@ -91,6 +91,7 @@ class Trainer:
         self.env = cfg.env
         self.device = select_device(cfg.device)
         if self.device.type == "cpu":
+            flush_subnormals()  # a collapsed policy's tiny floats at full speed (README "Speed")
             keep_freed_memory()  # no page faults on each step's fresh tensors (same numbers)
         torch.manual_seed(cfg.seed)
         self.policy = TransformerPolicy(

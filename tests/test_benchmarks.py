@@ -94,3 +94,13 @@ def test_a_layout_is_processes_by_runs_by_threads():
     for bad in ("2x3", "2x0x1", "axbxc"):
         with pytest.raises(argparse.ArgumentTypeError, match="PxRxT"):
             parse_layout(bad)
+
+
+def test_bench_subnormals_trains_a_run_then_times_both_settings(tmp_path):
+    run = tmp_path / "tiny-collapse.yaml"
+    run.write_text("run: tiny-collapse\ndescription: a tiny run\nreward: table\nalphabet: ABC\nmin_len: 1\nmax_len: 4\n"
+                   "n_layers: 1\nd_model: 16\nn_heads: 2\nbatch_size: 8\n")  # fmt: skip
+    out = _run_benchmark("bench_subnormals.py", "--run", str(run), "--profile", "full", "--seed", "0",
+                         "--train", "2", "--rounds", "1")  # fmt: skip
+    assert "tiny-collapse seed 0 after 2 steps: letters" in out
+    assert "subnormals kept" in out and "ms/step, flushed" in out

@@ -50,3 +50,24 @@ def test_kept_freed_memory_removes_most_page_faults_and_changes_no_number():
     # apart from malloc and come and go with the objects a step makes)
     assert kept["faults"] <= 1000, (kept, default)
     assert kept["losses"] == default["losses"]
+
+
+FLUSH_SCRIPT = """
+import json, torch
+from gfn_lib.config import make_config
+from gfn_lib.trainer import Trainer
+tiny = lambda: (torch.tensor(1e-39) * 1.0).item()  # a float32 subnormal, times one
+before = tiny()
+Trainer(make_config({"alphabet": "ABC", "min_len": 1, "max_len": 4, "n_layers": 1, "d_model": 16, "n_heads": 2,
+                     "reward": "table", "wandb_mode": "disabled", "device": "cpu"}))
+print(json.dumps({"before": before, "after": tiny()}))
+"""
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="FTZ/DAZ are x86's")
+def test_a_cpu_trainer_flushes_subnormals_to_zero():
+    """Kept before a Trainer exists, flushed after (a collapsed policy's tiny floats then cost no microcode)."""
+    out = subprocess.run([sys.executable, "-c", FLUSH_SCRIPT], capture_output=True, text=True, check=True,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert 0 < got["before"] < 1.2e-38 and got["after"] == 0.0, got
