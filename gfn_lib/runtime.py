@@ -6,12 +6,14 @@ each, are new pages again and page-fault on first touch (the kernel zeroes each 
 small-profile runs stacked took ~6,000-11,000 minor faults and 21-31 ms of system time a step here;
 with freed memory kept, ~400 faults and 3-5 ms (``benchmarks/bench_multirun.py`` gives the step times).
 
-:func:`flush_subnormals`: a policy that has collapsed onto one sequence (log P_F = 0) has logit gaps past
-~87 nats, so its softmax, gradients and optimiser inputs fall into float32's subnormal range (< 1.2e-38),
-which x86 CPUs compute in microcode, ~100x slower. An `ablation-lr-1e-3` seed took 27-31 s a step there
-instead of ~1 s (``benchmarks/bench_subnormals.py``). Flushing them to zero gave that seed's first 50 steps
-the same losses, log Z and rewards (only ``grad_norm`` below 1e-13 and ``entropy`` below 1e-28 differ), and a
-whole reward-C run (167 steps), which never gets there, the same numbers to the last bit.
+:func:`flush_subnormals`: a policy that has collapsed onto one sequence (log P_F = 0, reward at its floor)
+computes with subnormal floats (below 1.2e-38), which x86 CPUs handle by microcode assists, many times slower
+than normal arithmetic: an `ablation-lr-1e-3` seed went from ~1 s to 27-31 s a step, and back to ~1 s with the
+flush (``benchmarks/bench_subnormals.py``: 21x). Where they arise is not pinned down: not in the stored weights
+or optimiser state (none there), nor in the softmax itself (torch's vectorised ``exp`` returns 0 below the
+normal range). The flush gave that seed's first 50 steps the same losses, log Z and rewards (only
+``grad_norm`` below 1e-13 and ``entropy`` below 1e-28 differ), and a whole reward-C run (167 steps), which
+never collapses, the same numbers to the last bit.
 """
 
 from __future__ import annotations
