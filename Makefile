@@ -30,8 +30,8 @@ study-all: $(STAMP)
 	$(VENV)/bin/gfn-study report $(if $(PROFILE),--profile $(PROFILE))
 
 ## make study-timing: what the report's timing verdicts need (issue 12): reward-C, phase3b-entropy-0.00 and every
-## ablation in params/, 3 seeds each (78 runs: ~3 h estimated on a 2-core CPU at the cpu profile, ~3.5 min a run two at a time, and the three runs of
-## ablation-dropout-scoring-recompute, the published sampler, take ~25 min each), then the report
+## ablation in params/, 3 seeds each (78 runs: ~3 h estimated on a 2-core CPU at the cpu profile: ~3.5 min a run,
+## two at a time, and ~25 min for each of the three runs of ablation-dropout-scoring-recompute), then the report
 TIMING_RUNS := gflownet-reward-C-improved-10k phase3b-entropy-0.00-10k $(sort $(basename $(notdir $(wildcard params/ablation-*.yaml))))
 study-timing: $(STAMP)
 	$(VENV)/bin/gfn-study sweep --seeds 3 $(if $(PROFILE),--profile $(PROFILE)) $(TIMING_RUNS)
