@@ -108,9 +108,9 @@ def rounding_range(st: Study) -> tuple[float, float] | None:
     return (min(medians), max(medians)) if len(medians) >= 2 else None
 
 
-def beyond_rounding(st: Study, g: RunGroup) -> str:
-    """Whether the run's median escape (:func:`median_escape`) falls outside :func:`rounding_range`."""
-    span, m = rounding_range(st), median_escape(st, g)
+def beyond_rounding(span: tuple[float, float] | None, m: float | None) -> str:
+    """Whether a run's median escape ``m`` (:func:`median_escape`) falls outside ``span``
+    (:func:`rounding_range`, computed once per table)."""
     if span is None or m is None:
         return NA
     if m > span[1]:

@@ -25,7 +25,7 @@ from gfn_lib.analysis.timing import (
 from gfn_lib.memo.cells import NA, fmt_num, step_spread
 from gfn_lib.memo.published_vs_ours import value_near
 from gfn_lib.memo.quotes import EXAMPLE_RUN
-from gfn_lib.memo.rounding import beyond_rounding
+from gfn_lib.memo.rounding import beyond_rounding, median_escape, rounding_range
 from gfn_lib.memo.rules import MIN_TIMING_SEEDS
 from gfn_lib.memo.runs import RunGroup, Study, short_name
 
@@ -60,6 +60,7 @@ def ablation_outcomes_table(st: Study) -> pd.DataFrame:
     escape lies beyond what rounding-size nudges of reward-C gave (:func:`~gfn_lib.memo.rounding.beyond_rounding`)."""
     ref = seed_timings(st.get(EXAMPLE_RUN))
     ref_steps = [st.to_memo_step(s.escape) if s.escape is not None else None for s in ref if s.trap.trapped]
+    span = rounding_range(st)
     rows = []
     for g in [st.get(EXAMPLE_RUN), *_tested_runs(st)]:
         ts = seed_timings(g)
@@ -73,7 +74,7 @@ def ablation_outcomes_table(st: Study) -> pd.DataFrame:
             "Escaped": f"{sum(s.escape is not None for s in ts)}/{len(ts)}",
             "Escape, ≈ memo step": step_spread(steps),
             "Reward-C's escape": step_spread(ref_steps),
-            "Beyond rounding?": beyond_rounding(st, g),
+            "Beyond rounding?": beyond_rounding(span, median_escape(st, g)),
         })  # fmt: skip
     return pd.DataFrame(rows)
 
