@@ -36,7 +36,6 @@ def nudge_runs(st: Study) -> list[RunGroup]:
 class Pair:
     """One finished nudged seed and the same seed of reward-C, trap steps on the memo's axis."""
 
-    run: str
     seed: int
     nudge: int
     onset: float | None
@@ -85,7 +84,7 @@ def pairs(st: Study) -> list[Pair]:
     for g in groups[1:]:
         for s in g.finished:
             if s.seed in base:
-                out.append(Pair(g.short_name, s.seed, g.config.init_nudge, *_steps(st, s), *_steps(st, base[s.seed])))
+                out.append(Pair(s.seed, g.config.init_nudge, *_steps(st, s), *_steps(st, base[s.seed])))
     return sorted(out, key=lambda p: (p.seed, p.nudge))
 
 
