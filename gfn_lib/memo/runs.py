@@ -139,6 +139,10 @@ def short_name(run: str) -> str:
     return name
 
 
+RUNTIME_FIELDS = frozenset({"seed", "wandb_mode", "device"})
+"""Config fields that say how or where a run ran, not what it trains: never "a change" between runs."""
+
+
 @dataclass
 class RunGroup:
     """Every seed of one run (a params file and/or a folder under ``runs/``)."""
@@ -180,6 +184,12 @@ class RunGroup:
     def config(self) -> TrainConfig:
         """Config of the first seed (seeds differ only in ``seed``)."""
         return self.seeds[0].config
+
+    def config_changes(self, other: RunGroup) -> dict[str, tuple[Any, Any]]:
+        """``{field: (this run's value, other's)}`` for every config field the two runs set differently,
+        :data:`RUNTIME_FIELDS` aside: the one rule for "what does this ablation change"."""
+        mine, theirs = self.config.model_dump(), other.config.model_dump()
+        return {k: (mine[k], v) for k, v in theirs.items() if k not in RUNTIME_FIELDS and mine[k] != v}
 
     @property
     def short_name(self) -> str:
@@ -231,16 +241,11 @@ class Study:
 
     def one_change_runs(self, field: str, base: str = EXAMPLE_RUN) -> list[RunGroup]:
         """``base`` (reward-C), then each ablation with seeds whose config differs from the base's in
-        ``field`` alone (seed aside); ``[]`` without the base."""
+        ``field`` alone (:meth:`RunGroup.config_changes`); ``[]`` without the base."""
         ref = self.get(base)
         if ref is None or not ref.seeds:
             return []
-        ref_cfg = ref.config.model_dump()
-        out = [ref]
-        for g in self.group("ablation"):
-            if g.seeds and {k for k, v in g.config.model_dump().items() if ref_cfg.get(k) != v} - {"seed"} == {field}:
-                out.append(g)
-        return out
+        return [ref, *(g for g in self.group("ablation") if g.seeds and set(ref.config_changes(g)) == {field})]
 
     def to_run_step(self, memo_step: float) -> int:
         """A memo step on this profile's step axis (:func:`gfn_lib.study.memo_to_run_step`)."""

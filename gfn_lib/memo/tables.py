@@ -226,12 +226,10 @@ def budget_table(st: Study, run: str = EXAMPLE_RUN) -> pd.DataFrame:
 
 
 def _config_diff(a: RunGroup | None, b: RunGroup | None) -> str:
-    """``field a → b, ...`` for every config field in which two runs differ (seed and runtime aside)."""
+    """``field a → b, ...`` for every config field in which two runs differ (:meth:`RunGroup.config_changes`)."""
     if not a or not b:
         return ""
-    skip = {"seed", "wandb_mode", "device"}
-    ca, cb = a.config.model_dump(), b.config.model_dump()
-    return ", ".join(f"{k} {ca[k]!s} → {cb[k]!s}" for k in cb if k not in skip and ca[k] != cb[k])
+    return ", ".join(f"{k} {x!s} → {y!s}" for k, (x, y) in a.config_changes(b).items())
 
 
 def evidence_table(st: Study) -> pd.DataFrame:
