@@ -13,7 +13,8 @@ flush (``benchmarks/bench_subnormals.py``: 21x). They are the backward pass's gr
 that seed the weight-gradient matmuls (``aten::mm``, 34 calls) took 15.5 of 16.6 s; the stored weights and
 optimiser state hold none. The flush gave that seed's first 50 steps the same losses, log Z and rewards (only
 ``grad_norm`` below 1e-13 and ``entropy`` below 1e-28 differ), and a whole reward-C run (167 steps), which
-never collapses, the same numbers to the last bit.
+never collapses, the same numbers to the last bit. The flush reaches torch's OpenMP threads too, also those
+started before it (by releasing them: :func:`restart_openmp_threads`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import ctypes
 import ctypes.util
 import functools
 import platform
+from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -46,8 +49,46 @@ def keep_freed_memory() -> bool:
     return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX)) and bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
 
 
+OPENMP_LIBRARIES = ("libgomp", "libiomp5", "libomp")
+"""OpenMP runtimes torch may be built with (GNU's in the PyPI wheels; Intel's and LLVM's elsewhere)."""
+OMP_PAUSE_HARD = 2
+"""``omp_pause_hard`` (OpenMP 5.0): the runtime frees its threads; the next parallel region starts new ones."""
+
+
 def flush_subnormals() -> bool:
-    """Flush subnormal floats to zero (x86 FTZ and DAZ) in the calling thread and in threads it starts
-    later, such as torch's intra-op pool when it is first needed (threads inherit the floating-point
-    state); a pool started earlier keeps its own. ``False`` where the CPU cannot (then nothing changes)."""
-    return torch.set_flush_denormal(True)
+    """Flush subnormal floats to zero (x86 FTZ and DAZ) in every thread torch computes on. The setting is
+    per thread and new threads inherit it, so torch's OpenMP pool, if a parallel op (e.g. a reward model
+    trained with several threads) already started it, is released and starts again with the flush: without
+    that, its threads kept subnormals (half of a 2-thread op's output, tested). Call it outside torch ops
+    (a ``Trainer`` does, when it is built). ``False`` where the CPU cannot (then nothing changes)."""
+    if not torch.set_flush_denormal(True):
+        return False
+    restart_openmp_threads()
+    return True
+
+
+def restart_openmp_threads() -> bool:
+    """Release the OpenMP runtime's threads (``omp_pause_resource_all(omp_pause_hard)``), so that its next
+    parallel region starts threads that inherit the calling thread's state. ``False`` where no OpenMP
+    runtime with that call is loaded (then nothing changes)."""
+    pause = _omp_pause_resource_all()
+    return pause is not None and pause(OMP_PAUSE_HARD) == 0
+
+
+@functools.cache
+def _omp_pause_resource_all() -> Callable[[int], int] | None:
+    """``omp_pause_resource_all`` of the OpenMP runtime loaded with torch (found in the process's mapped
+    libraries: torch loads it privately, so the global symbol table does not have it), or None."""
+    try:
+        maps = Path("/proc/self/maps").read_text().splitlines()
+    except OSError:  # not Linux
+        return None
+    paths = {fields[5] for line in maps if len(fields := line.split(maxsplit=5)) == 6}  # address ... path
+    for path in sorted(p for p in paths if Path(p).name.startswith(OPENMP_LIBRARIES)):
+        try:
+            fn = ctypes.CDLL(path).omp_pause_resource_all
+        except (OSError, AttributeError):  # an OpenMP before 5.0
+            continue
+        fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
+        return fn
+    return None

@@ -52,22 +52,30 @@ def test_kept_freed_memory_removes_most_page_faults_and_changes_no_number():
     assert kept["losses"] == default["losses"]
 
 
+# Subnormals times one: one scalar (the calling thread), and the count of nonzero results of a 4 M-element
+# multiply that torch's OpenMP pool splits among its threads (with 2 threads, one half is a pool thread's).
 FLUSH_SCRIPT = """
-import json, torch
+import json, sys, torch
 from gfn_lib.config import make_config
 from gfn_lib.trainer import Trainer
-tiny = lambda: (torch.tensor(1e-39) * 1.0).item()  # a float32 subnormal, times one
-before = tiny()
+torch.set_num_threads(int(sys.argv[1]))
+tiny = lambda: (torch.tensor(1e-39) * 1.0).item()
+many = torch.full((1 << 22,), 1e-39)
+kept = lambda: int((many * 1.0 != 0).sum())  # the first call starts the pool, before any Trainer
+before = [tiny(), kept()]
 Trainer(make_config({"alphabet": "ABC", "min_len": 1, "max_len": 4, "n_layers": 1, "d_model": 16, "n_heads": 2,
                      "reward": "table", "wandb_mode": "disabled", "device": "cpu"}))
-print(json.dumps({"before": before, "after": tiny()}))
+print(json.dumps({"before": before, "after": [tiny(), kept()]}))
 """
 
 
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="FTZ/DAZ are x86's")
-def test_a_cpu_trainer_flushes_subnormals_to_zero():
-    """Kept before a Trainer exists, flushed after (a collapsed policy's tiny floats then cost no microcode)."""
-    out = subprocess.run([sys.executable, "-c", FLUSH_SCRIPT], capture_output=True, text=True, check=True,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_cpu_trainer_flushes_subnormals_to_zero_in_every_thread(threads):
+    """Kept before a Trainer exists, flushed after (a collapsed policy's tiny floats then cost no microcode),
+    in the pool's threads too, although the pool started before the Trainer."""
+    out = subprocess.run([sys.executable, "-c", FLUSH_SCRIPT, str(threads)], capture_output=True, text=True,
+                         check=True, env={**os.environ, "OMP_NUM_THREADS": str(threads)})  # fmt: skip
     got = json.loads(out.stdout.strip().splitlines()[-1])
-    assert 0 < got["before"] < 1.2e-38 and got["after"] == 0.0, got
+    assert 0 < got["before"][0] < 1.2e-38 and got["before"][1] == 1 << 22, got
+    assert got["after"] == [0.0, 0], got
