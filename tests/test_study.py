@@ -85,6 +85,10 @@ def test_a_setup_is_a_starting_point_the_run_overrides(tmp_path):
         study.spec_from_mapping({**TINY, "setup": "nope"}, "x.yaml")
     with pytest.raises(ConfigError, match="x.yaml: field 'seeds'"):
         study.spec_from_mapping({**TINY, "seeds": []}, "x.yaml")
+    with pytest.raises(ConfigError, match="x.yaml: field 'base': unknown run 'nope'"):  # a label, but a checked one
+        study.spec_from_mapping({**TINY, "base": "nope"}, "x.yaml")
+    labelled = study.spec_from_mapping({**TINY, "base": "gflownet-baseline-10k"}, "x.yaml")
+    assert labelled.fields == study.spec_from_mapping(TINY, "x.yaml").fields  # nothing of the base's inherited
     assert study.run_seeds(spec) == [0] and study.run_seeds(study.load_run("gflownet-baseline-10k"), 3) == [42, 43, 44]
 
 

@@ -38,7 +38,7 @@ META_FIELDS: dict[str, str] = {
     "memo_id": "the memo's wandb run ID",
     "memo_state": "the memo's recorded state",
     "memo_created": "the memo's creation date",
-    "base": "the run this one is an ablation of",
+    "base": "the run in params/ this one is an ablation of (a label for lists and readers: its fields are not inherited; `setup` shares fields)",
     "memo_prediction": "what the memo predicts for this change",
     "assumptions": "{field: reason} for settings the memo does not state",
     "setup": "a shared training setup in params/setups/ whose fields this run starts from (its own fields win)",
@@ -96,6 +96,9 @@ def spec_from_mapping(values: Mapping[str, Any], source: str, default_name: str 
     for key in meta.get("assumptions", {}):
         if key not in fields:
             raise ConfigError(f"{source}: field 'assumptions.{key}': assumption names a field the file does not set")
+    if "base" in meta and not (PARAMS_DIR / f"{meta['base']}.yaml").is_file():
+        raise ConfigError(f"{source}: field 'base': unknown run {meta['base']!r} (no params/{meta['base']}.yaml; "
+                          "see 'gfn-study list')")  # fmt: skip
     if "setup" in meta:
         fields = {**load_setup(meta["setup"], source), **fields}
     seeds = meta.get("seeds", [0])
