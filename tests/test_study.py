@@ -154,7 +154,10 @@ def test_unknown_profile_and_run_are_clear_errors():
         (lambda d: ["run", str(_tiny_yaml(d, lr=0)), "--profile", "smoke"], "tiny.yaml: field 'lr'"),
         (lambda d: ["run", str(_tiny_yaml(d, colour="red")), "--profile", "smoke"], "tiny.yaml: field 'colour': unknown field"),
         (lambda d: ["run", str(_tiny_yaml(d, batch_size=-1)), "--profile", "smoke"], "field 'batch_size'"),
-        (lambda d: ["run", "gflownet-baseline-10k", "--profile", "smoke", "--set", "min_len=40"], "field 'min_len'"),
+        (lambda d: ["run", "gflownet-baseline-10k", "--profile", "smoke", "--set", "min_len=40"],
+         "(profile smoke; overridden: min_len): field 'min_len'"),
+        (lambda d: ["run", str(_tiny_yaml(d, base="no-such-run")), "--profile", "smoke"], "tiny.yaml: field 'base': unknown run"),
+        (lambda d: ["run", str(_empty_yaml(d)), "--profile", "smoke"], "empty.yaml: empty file"),
         (lambda d: ["run", "--profile", "smoke", "--seeds", "0"], "--seeds"),
     ],
 )
@@ -169,6 +172,11 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, make_args, wo
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0], res.stderr
     assert _snapshot(out) == before
+
+
+def _empty_yaml(d: Path) -> Path:
+    (d / "empty.yaml").write_text("# nothing yet\n")  # would otherwise run every default under the name "empty"
+    return d / "empty.yaml"
 
 
 def test_malformed_params_file(tmp_path):

@@ -137,7 +137,10 @@ def load_run(name_or_path: str | Path) -> RunSpec:
         path = PARAMS_DIR / f"{name_or_path}.yaml"
         if not path.exists():
             raise ConfigError(f"unknown run '{name_or_path}' (no {path}; see 'gfn-study list')")
-    return spec_from_mapping(read_yaml(path), str(path), default_name=path.stem)
+    values = read_yaml(path)
+    if not values:
+        raise ConfigError(f"{path}: empty file (expected run metadata and TrainConfig fields)")
+    return spec_from_mapping(values, str(path), default_name=path.stem)
 
 
 def run_seeds(spec: RunSpec, n: int | None = None) -> list[int]:
@@ -265,4 +268,5 @@ def resolve_config(spec: RunSpec, profile: Profile, seed: int = 0, **overrides: 
     if profile.reward_options.get(reward):
         values["reward_options"] = {**profile.reward_options[reward], **values.get("reward_options", {})}
     values.update(seed=seed, **overrides)
-    return make_config(values, f"{spec.source} (profile {profile.name})")
+    overridden = f"; overridden: {', '.join(sorted(overrides))}" if overrides else ""  # a bad --set names itself
+    return make_config(values, f"{spec.source} (profile {profile.name}{overridden})")
