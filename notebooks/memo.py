@@ -267,7 +267,8 @@ display(figs["tb_residual"])
 # ### Does a faster log Z, or no log Z, remove the explosion?
 # GFlowNet libraries give log Z 10–1000× the policy's learning rate. We compare the reward-C
 # run with the same run at log Z learning rate 0.1, and with the log-partition-variance loss,
-# which has no learned log Z.
+# which has no learned log Z. The table's log_Z lr is the run's own on this profile (a profile may
+# scale it, as `cpu` does by 60 for the same log Z travel in 1/60 of the steps).
 
 # %%
 display(memo.styled(memo.log_z_fix_table(st)))

@@ -131,7 +131,7 @@ def log_z_fix_table(st: Study, runs: Sequence[str] = LOG_Z_FIX_RUNS) -> pd.DataF
             verdict = _FIX_VERDICTS.get(word, f"still explodes ({word})")
         rows.append({
             "Run": short_name(name), "Status": st.status_of(name),
-            "log_Z lr": (NA if not g else "no log_Z (logvar)" if g.config.loss == "logvar"
+            "log_Z lr (this profile)": (NA if not g else "no log_Z (logvar)" if g.config.loss == "logvar"
                          else f"{g.config.effective_log_z_lr:g}"),
             "Explosion step": step_spread([s.explosion_step for s in seeds]) if seeds else NA,
             "Peak loss (smoothed)": spread(peak, ".4g"),
