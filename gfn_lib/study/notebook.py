@@ -31,7 +31,7 @@ from gfn_lib.config import TrainConfig
 from gfn_lib.storage import atomic_write_text
 from gfn_lib.study.folders import mark_finished, run_dir, run_summary
 from gfn_lib.study.specs import (
-    PARAMS_DIR, Profile, RunSpec, load_profile, load_run, resolve_config, run_seeds, spec_from_mapping,
+    Profile, RunSpec, load_profile, load_run, resolve_config, run_file, run_seeds, spec_from_mapping,
 )  # fmt: skip
 from gfn_lib.tracking import WandbTracker, mode_in_effect
 from gfn_lib.trainer import Trainer, select_device, train_together
@@ -72,7 +72,7 @@ def setup_run(params: Mapping[str, Any]) -> RunSetup:
     overrides = dict(params.pop("overrides", None) or {})
     name = params.get("run")
     values: dict[str, Any] = {}
-    if name and (PARAMS_DIR / f"{name}.yaml").exists():
+    if name and run_file(name).exists():
         values = load_run(name).parameters()
         for key in list(params):
             if key in TrainConfig.model_fields and values.get(key) != params[key]:

@@ -96,7 +96,7 @@ def spec_from_mapping(values: Mapping[str, Any], source: str, default_name: str 
     for key in meta.get("assumptions", {}):
         if key not in fields:
             raise ConfigError(f"{source}: field 'assumptions.{key}': assumption names a field the file does not set")
-    if "base" in meta and not (PARAMS_DIR / f"{meta['base']}.yaml").is_file():
+    if "base" in meta and not run_file(meta["base"]).is_file():
         raise ConfigError(f"{source}: field 'base': unknown run {meta['base']!r} (no params/{meta['base']}.yaml; "
                           "see 'gfn-study list')")  # fmt: skip
     if "setup" in meta:
@@ -130,11 +130,16 @@ def load_setup(name: str, source: str) -> dict[str, Any]:
     return fields
 
 
+def run_file(name: str) -> Path:
+    """Where run ``name`` is documented: ``params/<name>.yaml`` (it may not exist)."""
+    return PARAMS_DIR / f"{name}.yaml"
+
+
 def load_run(name_or_path: str | Path) -> RunSpec:
     """A run by name (``params/<name>.yaml``) or a path to a user's YAML file."""
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
-        path = PARAMS_DIR / f"{name_or_path}.yaml"
+        path = run_file(str(name_or_path))
         if not path.exists():
             raise ConfigError(f"unknown run '{name_or_path}' (no {path}; see 'gfn-study list')")
     values = read_yaml(path)
@@ -243,7 +248,7 @@ def load_profile(name: str | None) -> Profile:
         )
     runs = dict(data.get("runs") or {})
     for run, n in runs.items():
-        if not (PARAMS_DIR / f"{run}.yaml").exists():
+        if not run_file(run).exists():
             raise ConfigError(f"{path}: field 'runs.{run}': unknown run (no params/{run}.yaml)")
         if not isinstance(n, int) or n < 1:
             raise ConfigError(f"{path}: field 'runs.{run}': number of seeds must be an integer >= 1, got {n!r}")
