@@ -39,7 +39,7 @@ SHAPES = {name: dict(zip(("n_layers", "d_model", "n_heads"), shape)) for name, s
 """small: the earlier cpu profile's policy; memo: the memo's (the cpu and full profiles')."""
 
 
-RUNTIME_FIELDS = {"device", "cuda_graph", "static_shapes", "compile"}
+RUNTIME_FIELDS = {"device", "cuda_graph", "cuda_graph_training", "static_shapes", "compile"}
 """Overrides that change how a step runs, not what it computes (the reference is still comparable)."""
 
 

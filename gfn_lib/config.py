@@ -165,6 +165,12 @@ class TrainConfig(BaseModel):
     """On CUDA, capture the sampler's decode loop once as a CUDA graph and replay it each step (implies
     ``static_shapes`` there; same numbers as the eager static loop): a GPU step of the memo's policy was
     bound by the loop's ~3,000 kernel launches (README, "On a GPU"). Ignored on CPU."""
+    cuda_graph_training: bool = True
+    """With ``cuda_graph``, also capture the training half of the step (scoring pass, losses, backward pass,
+    clipping, every run's optimiser step) as one CUDA graph: its ~1,000 launches a stacked step were what the
+    CPU still spent (README, "On a GPU"). The optimisers then run ``capturable`` (learning rates and step
+    counts on the device: the same update, rounded on the device). The first two steps after each capture
+    run eagerly. Not with ``bf16``, ``compile`` or ``dropout_scoring: recompute``. Ignored on CPU."""
     metrics_every: int = Field(25, ge=1)
     """Flush buffered metric rows to ``metrics.csv`` every this many steps."""
     checkpoint_every: int = Field(100, ge=1)
@@ -226,7 +232,7 @@ class TrainConfig(BaseModel):
 STACK_FIELDS = (
     "alphabet", "min_len", "max_len", "stop_action_at_max_len", "n_layers", "d_model", "n_heads", "dropout",
     "dropout_scoring", "positions", "final_layernorm", "loss", "batch_size", "device", "bf16", "compile", "static_shapes",
-    "cuda_graph",
+    "cuda_graph", "cuda_graph_training",
 )  # fmt: skip
 """Fields of :attr:`TrainConfig.stack_key`; every other field (seed, lr, log Z, reward, ...) may differ."""
 

@@ -85,3 +85,82 @@ class SamplerGraph:
         with torch.cuda.graph(graph):
             self._outputs = run()
         self._graph = graph
+
+
+class TrainingGraph:
+    """The training half of a step (scoring pass, losses, backward, clipping, optimiser steps) as one CUDA
+    graph (``TrainConfig.cuda_graph_training``): ``fn`` takes fixed-shape tensors and returns one tensor
+    (the step's statistics); it changes parameters, gradients and optimiser state in place.
+
+    Unlike the decode loop this step cannot be run for nothing before the capture (every call moves the
+    optimiser), so the first :attr:`WARMUP` calls of a new key *are* steps: run eagerly on a side stream,
+    with the kernels the graph records (``capturable`` optimisers: learning rates and step counts live on
+    the device). Then one capture, and every later call copies its inputs into the fixed buffers and
+    replays. Gradients are set to ``None`` before the capture, so the captured backward writes them into
+    the graph's memory and each replay overwrites them (no zeroing between replays). A new key (another
+    stack) drops the old graph and warms up again.
+
+    Off CUDA nothing is captured: after the warm-up calls ``fn`` runs on the fixed buffers (how the buffer
+    handling is tested on a CPU)."""
+
+    WARMUP = 2
+    """Eager steps on a side stream before the capture (what ``torch.cuda.graphs`` asks for)."""
+
+    def __init__(self) -> None:
+        self.key: tuple | None = None
+        self.captures = 0
+        """How many times a step was captured (tests, diagnostics)."""
+        self._eager_calls = 0
+        self._fn: Callable[..., torch.Tensor] | None = None
+        self._inputs: dict[str, torch.Tensor] = {}
+        self._masks: DropoutMasks | None = None
+        self._graph: torch.cuda.CUDAGraph | None = None
+        self._output: torch.Tensor | None = None
+
+    def __call__(self, key: tuple, fn: Callable[..., torch.Tensor], inputs: dict[str, torch.Tensor],
+                 masks: DropoutMasks | None, device: torch.device) -> torch.Tensor:  # fmt: skip
+        """``fn(masks=..., **inputs)``: eagerly for the first calls of ``key``, then as a replay."""
+        if key != self.key:
+            self.key, self._eager_calls, self._fn, self._graph, self._output = key, 0, None, None, None
+        if self._fn is None:
+            if self._eager_calls < self.WARMUP:
+                self._eager_calls += 1
+                return self._eagerly(fn, inputs, masks, device)
+            self._capture(fn, inputs, masks, device)
+        for name, tensor in inputs.items():
+            self._inputs[name].copy_(tensor)
+        if masks is not None:
+            self._masks.storage.copy_(masks.storage)
+        if self._graph is not None:
+            self._graph.replay()
+            return self._output.clone()
+        return self._fn()
+
+    @staticmethod
+    def _eagerly(fn: Callable[..., torch.Tensor], inputs: dict[str, torch.Tensor], masks: DropoutMasks | None,
+                 device: torch.device) -> torch.Tensor:  # fmt: skip
+        if device.type != "cuda":
+            return fn(masks=masks, **inputs)
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(side):
+            out = fn(masks=masks, **inputs)
+        torch.cuda.current_stream(device).wait_stream(side)
+        return out
+
+    def _capture(self, fn: Callable[..., torch.Tensor], inputs: dict[str, torch.Tensor], masks: DropoutMasks | None,
+                 device: torch.device) -> None:  # fmt: skip
+        self._inputs = {name: tensor.clone() for name, tensor in inputs.items()}
+        self._masks = masks.copy_to(torch.empty_like(masks.storage)) if masks is not None else None
+
+        def run() -> torch.Tensor:
+            return fn(masks=self._masks, **self._inputs)
+
+        self._fn = run
+        self.captures += 1
+        if device.type != "cuda":
+            return
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            self._output = run()
+        self._graph = graph

@@ -81,7 +81,7 @@ class SubTrajectoryBalance(nn.Module):
         residual = u.unsqueeze(2) - u.unsqueeze(1)  # [B, T+1, T+1]
         i, j = idx.view(-1, 1), idx.view(1, -1)
         pair = (i < j).unsqueeze(0) & (j.unsqueeze(0) <= n.view(B, 1, 1))  # [B, T+1, T+1]
-        weight = torch.where(pair, self.lamda ** (j - i).float().clamp(min=0), torch.zeros(()))  # [B, T+1, T+1]
+        weight = torch.where(pair, self.lamda ** (j - i).float().clamp(min=0), 0.0)  # [B, T+1, T+1]
         weight = weight / weight.sum((1, 2), keepdim=True)
         loss = (weight * residual.pow(2)).sum((1, 2)).mean()
         tb_residual = self.log_z + log_pf - log_reward  # [B]

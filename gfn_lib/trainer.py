@@ -15,6 +15,7 @@ uninterrupted run (timing columns aside).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -28,7 +29,7 @@ import yaml
 
 from gfn_lib import rewards
 from gfn_lib.config import TrainConfig
-from gfn_lib.graphs import SamplerGraph
+from gfn_lib.graphs import SamplerGraph, TrainingGraph
 from gfn_lib.losses import LossOutput, make_loss
 from gfn_lib.metrics import distinct_sequences, diversity_of_distinct
 from gfn_lib.policy import Evaluation, PolicyStack, TransformerPolicy
@@ -60,7 +61,7 @@ SAMPLE_COLUMNS = ["step", "rank", "sequence", "reward"]
 # fields that may change between a checkpoint and its resume without breaking exactness
 # (not n_steps under the cosine schedule: the lr of every step depends on it)
 _RESUMABLE_CHANGES = {"n_steps", "metrics_every", "checkpoint_every", "top_k_every", "wandb_mode", "device", "static_shapes",
-                      "cuda_graph"}  # fmt: skip
+                      "cuda_graph", "cuda_graph_training"}  # fmt: skip
 
 
 GRAPH_DEVICES = ("cuda",)
@@ -93,6 +94,13 @@ class Trainer:
         if self.device.type == "cpu":
             flush_subnormals()  # a collapsed policy's tiny floats at full speed (README "Speed")
             keep_freed_memory()  # no page faults on each step's fresh tensors (same numbers)
+        self._autocast = cfg.bf16 and self.device.type == "cuda"
+        self._graphed = cfg.cuda_graph and self.device.type in GRAPH_DEVICES
+        self._compiled = cfg.compile and self.device.type == "cuda"
+        self._static = cfg.static_shapes or self._graphed or self._compiled
+        self._graph_training = (self._graphed and cfg.cuda_graph_training and not self._compiled and not cfg.bf16
+                                and cfg.dropout_scoring != "recompute")  # fmt: skip
+        self._capturable = self._graph_training and self.device.type == "cuda"  # lr and step counts on the device
         torch.manual_seed(cfg.seed)
         self.policy = TransformerPolicy(
             self.env, cfg.n_layers, cfg.d_model, cfg.n_heads, state_flow=cfg.loss == "subtb", dropout=cfg.dropout,
@@ -107,11 +115,9 @@ class Trainer:
         self.tracker = tracker
         self.step = 0
         self.elapsed_s = 0.0
-        self._autocast = cfg.bf16 and self.device.type == "cuda"
-        self._graphed = cfg.cuda_graph and self.device.type in GRAPH_DEVICES
-        self._compiled = cfg.compile and self.device.type == "cuda"
-        self._static = cfg.static_shapes or self._graphed or self._compiled
         self._sampler_graph: SamplerGraph | None = None  # the captured decode loop of the stacks this run leads
+        self._training_graph: TrainingGraph | None = None  # the captured training half of those stacks
+        self._lrs: list[float] = []  # this step's learning rates, one per parameter group (the logs' copy)
         self._spent_masks: DropoutMasks | None = None  # the last stacked step's, led by this run: buffer to refill
 
         self.out_dir = Path(out_dir) if out_dir is not None else None
@@ -139,7 +145,24 @@ class Trainer:
             groups.append({"params": self.objective.logz_parameters(), "lr": lz, "base_lr": lz,
                            "weight_decay": 0.0, "name": "log_z"})  # fmt: skip
         optimizer_class = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[cfg.optimizer]
-        return optimizer_class(groups, foreach=True)
+        optimizer = optimizer_class(groups, foreach=True)
+        self._settle_optimizer(optimizer)
+        return optimizer
+
+    def _settle_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
+        """For a captured training half (``self._capturable``): ``capturable`` groups whose learning rates are
+        device tensors (a replay reads them; :meth:`_set_lrs` fills them in place) and step counts on the
+        device; otherwise plain floats. Called after creating and after loading a checkpoint, which may come
+        from either kind of run."""
+        for group in optimizer.param_groups:
+            lr = float(group["lr"])
+            group["capturable"] = self._capturable
+            group["lr"] = torch.tensor(lr, device=self.device) if self._capturable else lr
+            for p in group["params"]:
+                state = optimizer.state.get(p)
+                if state and "step" in state:
+                    step = state["step"]
+                    state["step"] = step.to(self.device, torch.float32) if self._capturable else step.cpu()
 
     # ---- one update -------------------------------------------------------------------------
     def train_step(self) -> dict[str, Any]:
@@ -147,12 +170,17 @@ class Trainer:
         return train_steps([self])[0]
 
     def _release_stack_buffers(self) -> None:
-        """Drop what this run keeps for the stacks it leads (a mask buffer, a captured decode loop)."""
-        self._spent_masks, self._sampler_graph = None, None
+        """Drop what this run keeps for the stacks it leads (a mask buffer, captured graphs)."""
+        self._spent_masks, self._sampler_graph, self._training_graph = None, None, None
 
     def _set_lrs(self) -> None:
-        for group in self.optimizer.param_groups:
-            group["lr"] = get_lr(self.step, group["base_lr"], self.cfg.warmup_steps, self.cfg.lr_schedule, self.cfg.n_steps)
+        self._lrs = [get_lr(self.step, g["base_lr"], self.cfg.warmup_steps, self.cfg.lr_schedule, self.cfg.n_steps)
+                     for g in self.optimizer.param_groups]  # fmt: skip
+        for group, lr in zip(self.optimizer.param_groups, self._lrs):
+            if isinstance(group["lr"], torch.Tensor):
+                group["lr"].fill_(lr)  # in place: a captured step reads it there
+            else:
+                group["lr"] = lr
 
     def _loss(self, ev: Evaluation, target_log_r: torch.Tensor, lengths: torch.Tensor) -> tuple[LossOutput, torch.Tensor, torch.Tensor]:
         """The GFlowNet loss, the optimised total (with the exploration term) and the mean entropy."""
@@ -171,11 +199,11 @@ class Trainer:
     def _update(self, out: LossOutput, total: torch.Tensor, entropy: torch.Tensor, ev: Evaluation,
                 lengths: torch.Tensor, log_r: torch.Tensor, target_log_r: torch.Tensor) -> torch.Tensor:  # fmt: skip
         """Clip, step the optimiser (gradients are in place), and the step's statistics
-        (``METRIC_COLUMNS[1:16]``) as one tensor on the device: nothing is read back here."""
+        (``METRIC_COLUMNS[1:16]``) as one tensor on the device: nothing is read back here, and nothing
+        but tensors changes (a CUDA graph may capture it; the caller counts the step)."""
         cfg = self.cfg
         grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.grad_clip or math.inf)
         self.optimizer.step()
-        self.step += 1
         n_actions = self.env.n_actions_taken(lengths).float()
         reward = log_r.exp()
         return torch.stack([
@@ -199,8 +227,7 @@ class Trainer:
         self.elapsed_s += dt
         row = {"step": self.step, **dict(zip(METRIC_COLUMNS[1:16], stats))}
         row.update(
-            lr=self.optimizer.param_groups[0]["lr"],
-            log_z_lr=self.optimizer.param_groups[-1]["lr"] if len(self.optimizer.param_groups) > 1 else float("nan"),
+            lr=self._lrs[0], log_z_lr=self._lrs[-1] if len(self._lrs) > 1 else float("nan"),
             unique_frac=unique, composition_entropy=composition_entropy, letters_used=letters_used,
             diversity=diversity,
             step_time_s=dt, steps_per_s=1.0 / dt,
@@ -269,7 +296,7 @@ class Trainer:
             "config": self.cfg.model_dump(),
             "policy": self.policy.state_dict(),
             "objective": self.objective.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": _portable(self.optimizer.state_dict()),
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state() if self.device.type == "cuda" else None,
@@ -293,6 +320,7 @@ class Trainer:
         self.policy.load_state_dict(state["policy"])
         self.objective.load_state_dict(state["objective"])
         self.optimizer.load_state_dict(state["optimizer"])
+        self._settle_optimizer(self.optimizer)
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         if state.get("cuda_rng") is not None and self.device.type == "cuda":
@@ -302,6 +330,14 @@ class Trainer:
         self.metrics.truncate_after(self.step)
         if self.samples.path.exists():
             self.samples.truncate_after(self.step)
+
+
+def _portable(optimizer_state: dict[str, Any]) -> dict[str, Any]:
+    """An optimiser's ``state_dict`` with plain-float learning rates (a captured step keeps them as device
+    tensors), so that any run resumes it (:meth:`Trainer._settle_optimizer`)."""
+    for group in optimizer_state["param_groups"]:
+        group["lr"] = float(group["lr"])
+    return optimizer_state
 
 
 # ---- many runs as one computation --------------------------------------------------------------
@@ -335,10 +371,11 @@ def train_steps(trainers: Sequence[Trainer]) -> list[dict[str, Any]]:
     started = time.perf_counter()
     first = trainers[0]
     for tr in trainers[1:]:
-        if (tr.device, tr.cfg.batch_size, tr._autocast, tr._static, tr._graphed) != (
-            first.device, first.cfg.batch_size, first._autocast, first._static, first._graphed
+        if (tr.device, tr.cfg.batch_size, tr._autocast, tr._static, tr._graphed, tr._graph_training) != (
+            first.device, first.cfg.batch_size, first._autocast, first._static, first._graphed, first._graph_training
         ):
-            raise ValueError("runs trained together need the same device, batch_size, bf16, static_shapes and cuda_graph")
+            raise ValueError("runs trained together need the same device, batch_size, bf16, static_shapes, cuda_graph "
+                             "and cuda_graph_training")
     for tr in trainers:
         tr._set_lrs()
     stack = PolicyStack([tr.policy for tr in trainers])
@@ -367,22 +404,51 @@ def train_steps(trainers: Sequence[Trainer]) -> list[dict[str, Any]]:
             targets.append(tr.cfg.reward_exponent * log_r - tr.cfg.length_penalty * lengths)  # [B]
 
     if not recompute:
-        with torch.autocast(first.device.type, dtype=torch.bfloat16, enabled=first._autocast):
-            ev = _evaluate(stack, traj.actions, traj.lengths, masks, first._compiled, trim=not first._static)  # [R, B, T]
-    results = [tr._loss(ev.run(r), targets[r], traj.lengths[r]) for r, tr in enumerate(trainers)]
-    for tr in trainers:
-        tr.optimizer.zero_grad(set_to_none=True)
-    torch.stack([total for _, total, _ in results]).sum().backward()
-    if not recompute:
+        inputs = {"actions": traj.actions, "lengths": traj.lengths, "targets": torch.stack(targets), "log_rs": torch.stack(log_rs)}
+        fn = functools.partial(_train_half, trainers, stack)
+        if first._graph_training:
+            if first._training_graph is None:
+                first._training_graph = TrainingGraph()
+            key = (tuple(id(tr) for tr in trainers), tuple(traj.actions.shape), masks is None or tuple(masks.storage.shape))
+            stats = first._training_graph(key, fn, inputs, masks, first.device)  # [R, 15]
+        else:
+            stats = fn(masks=masks, **inputs)  # [R, 15]
         first._spent_masks = masks  # nothing holds them after the backward pass: the next step refills their buffer
-    stats = torch.stack([
-        tr._update(out, total, entropy, ev.run(r), traj.lengths[r], log_rs[r], targets[r])
-        for r, (tr, (out, total, entropy)) in enumerate(zip(trainers, results))
-    ])  # [R, 15]  # fmt: skip
+    else:
+        results = [tr._loss(ev.run(r), targets[r], traj.lengths[r]) for r, tr in enumerate(trainers)]
+        stats = _backward_and_update(trainers, ev, results, traj.lengths, torch.stack(log_rs), torch.stack(targets))
+    for tr in trainers:
+        tr.step += 1
     # everything the logs need crosses to the host here, once per stack (the trainer's only read-back; forking the
     # generators and some rewards' running state still read back on their own)
     stats, actions, lengths, reward = (t.cpu() for t in (stats, traj.actions, traj.lengths, torch.stack(log_rs).exp()))
     return [tr._finish_step(stats[r].tolist(), actions[r], lengths[r], reward[r], started) for r, tr in enumerate(trainers)]
+
+
+def _train_half(trainers: Sequence[Trainer], stack: PolicyStack, actions: torch.Tensor, lengths: torch.Tensor,
+                targets: torch.Tensor, log_rs: torch.Tensor, masks: DropoutMasks | None) -> torch.Tensor:  # fmt: skip
+    """Score ``actions [R, B, T]`` (``lengths [R, B]``) under ``masks``, then each run's loss against its
+    ``targets [R, B]`` (log R' of the batch; ``log_rs [R, B]`` its log R), one backward pass and each run's
+    update: the step's statistics ``[R, 15]``. Tensors in, a tensor out, no read-back: what
+    :class:`~gfn_lib.graphs.TrainingGraph` captures."""
+    first = trainers[0]
+    with torch.autocast(first.device.type, dtype=torch.bfloat16, enabled=first._autocast):
+        ev = _evaluate(stack, actions, lengths, masks, first._compiled, trim=not first._static)  # [R, B, T]
+    results = [tr._loss(ev.run(r), targets[r], lengths[r]) for r, tr in enumerate(trainers)]
+    return _backward_and_update(trainers, ev, results, lengths, log_rs, targets)
+
+
+def _backward_and_update(trainers: Sequence[Trainer], ev: Evaluation, results: list, lengths: torch.Tensor,
+                         log_rs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:  # fmt: skip
+    """The summed loss backpropagated once (the runs share no parameter, so each gets its own gradient),
+    then each run's clipped update; the statistics ``[R, 15]``."""
+    for tr in trainers:
+        tr.optimizer.zero_grad(set_to_none=True)
+    torch.stack([total for _, total, _ in results]).sum().backward()
+    return torch.stack([
+        tr._update(out, total, entropy, ev.run(r), lengths[r], log_rs[r], targets[r])
+        for r, (tr, (out, total, entropy)) in enumerate(zip(trainers, results))
+    ])  # [R, 15]  # fmt: skip
 
 
 def train_together(trainers: Sequence[Trainer], progress: bool = True,
