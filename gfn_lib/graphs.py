@@ -1,15 +1,17 @@
-"""The sampler's decode loop as one CUDA graph (``TrainConfig.cuda_graph``).
+"""A step as CUDA graphs: the sampler's decode loop (:class:`SamplerGraph`, ``TrainConfig.cuda_graph``) and
+the training half (:class:`TrainingGraph`, ``TrainConfig.cuda_graph_training``).
 
 On a GPU a step of the memo's policy is bound by kernel launches, not arithmetic: the static decode
 loop (:meth:`gfn_lib.policy.PolicyStack.decode` with ``static=True``) is 31 positions x ~100 small
-kernels, each waiting on the CPU to launch it. :class:`SamplerGraph` captures that loop once per
-stack shape (Nvidia's CUDA graphs, through ``torch.cuda.CUDAGraph``) and replays it each step as one
-launch. Everything random is drawn before the loop (Gumbel uniforms, dropout masks) and copied into
-the graph's fixed input buffers; the parameters are read where they live (optimisers update them in
-place), so a replay computes what the eager static loop computes on the same inputs.
+kernels, each waiting on the CPU to launch it, and the scoring pass, backward pass and R optimiser steps
+another ~1,000. Each part is captured once per stack shape (Nvidia's CUDA graphs, through
+``torch.cuda.CUDAGraph``) and replayed each step as one launch. Everything random is drawn before
+(Gumbel uniforms, dropout masks) and copied into the graphs' fixed input buffers; the parameters, the
+gradients and the optimisers' state are read and written where they live, so a replay computes what
+the eager code computes on the same inputs.
 
-Off CUDA there is nothing to capture: the same object then calls the loop on its fixed buffers, which
-is how the buffer handling is tested on a CPU (``tests/test_graphs.py``).
+Off CUDA there is nothing to capture: the same objects then call their function on the fixed buffers,
+which is how the buffer handling is tested on a CPU (``tests/test_graphs.py``).
 """
 
 from __future__ import annotations
