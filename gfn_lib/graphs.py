@@ -24,6 +24,22 @@ from gfn_lib.policy import PolicyStack, Trajectories
 from gfn_lib.randomness import DropoutMasks
 
 
+def _hold(inputs: dict[str, torch.Tensor],
+          masks: DropoutMasks | None) -> tuple[dict[str, torch.Tensor], DropoutMasks | None]:  # fmt: skip
+    """A graph's fixed input buffers: copies of ``inputs`` and ``masks`` that it reads at every replay."""
+    fixed_masks = masks.copy_to(torch.empty_like(masks.storage)) if masks is not None else None
+    return {name: t.clone() for name, t in inputs.items()}, fixed_masks
+
+
+def _refill(fixed: dict[str, torch.Tensor], fixed_masks: DropoutMasks | None, inputs: dict[str, torch.Tensor],
+            masks: DropoutMasks | None) -> None:  # fmt: skip
+    """Copy this call's ``inputs`` and ``masks`` into the buffers of :func:`_hold`."""
+    for name, t in inputs.items():
+        fixed[name].copy_(t)
+    if masks is not None:
+        fixed_masks.storage.copy_(masks.storage)
+
+
 class SamplerGraph:
     """A captured static decode loop for one stack of policies, batch size and setup, recaptured when
     those change (a stack that loses a finished run, say). Keep one per training loop."""
@@ -50,11 +66,7 @@ class SamplerGraph:
         if key != self.key:
             self._capture(stack, uniforms, masks, temp, eps, mix)
             self.key = key
-        self._inputs["uniforms"].copy_(uniforms)
-        self._inputs["temp"].copy_(temp)
-        self._inputs["eps"].copy_(eps)
-        if masks is not None:  # the graph reads its own copy
-            self._masks.storage.copy_(masks.storage)
+        _refill(self._inputs, self._masks, {"uniforms": uniforms, "temp": temp, "eps": eps}, masks)
         if self._graph is not None:
             self._graph.replay()
             out = self._outputs
@@ -65,8 +77,7 @@ class SamplerGraph:
     def _capture(self, stack: PolicyStack, uniforms: torch.Tensor, masks: DropoutMasks | None, temp: torch.Tensor,
                  eps: torch.Tensor, mix: bool) -> None:  # fmt: skip
         self._graph = None
-        self._inputs = {"uniforms": uniforms.clone(), "temp": temp.clone(), "eps": eps.clone()}
-        self._masks = masks.copy_to(torch.empty_like(masks.storage)) if masks is not None else None
+        self._inputs, self._masks = _hold({"uniforms": uniforms, "temp": temp, "eps": eps}, masks)
         fixed = self._inputs
 
         def run() -> Trajectories:
@@ -129,10 +140,7 @@ class TrainingGraph:
                 self._eager_calls += 1
                 return self._eagerly(fn, inputs, masks, device)
             self._capture(fn, inputs, masks, device)
-        for name, tensor in inputs.items():
-            self._inputs[name].copy_(tensor)
-        if masks is not None:
-            self._masks.storage.copy_(masks.storage)
+        _refill(self._inputs, self._masks, inputs, masks)
         if self._graph is not None:
             self._graph.replay()
             return self._output.clone()
@@ -152,8 +160,7 @@ class TrainingGraph:
 
     def _capture(self, fn: Callable[..., torch.Tensor], inputs: dict[str, torch.Tensor], masks: DropoutMasks | None,
                  device: torch.device) -> None:  # fmt: skip
-        self._inputs = {name: tensor.clone() for name, tensor in inputs.items()}
-        self._masks = masks.copy_to(torch.empty_like(masks.storage)) if masks is not None else None
+        self._inputs, self._masks = _hold(inputs, masks)
 
         def run() -> torch.Tensor:
             return fn(masks=self._masks, **self._inputs)

@@ -395,16 +395,17 @@ def train_steps(trainers: Sequence[Trainer]) -> list[dict[str, Any]]:
                             masks=masks, graph=first._sampler_graph)  # [R, B, T]  # fmt: skip
         if first.cfg.dropout_scoring == "fresh":  # the sampler is done with its masks: the scoring pass's go in their buffer
             masks = stack.draw_masks(scoring_gens, first.cfg.batch_size, masks)
-    log_rs, targets = [], []
+    run_log_rs, run_targets = [], []
     with torch.no_grad():
         for r, tr in enumerate(trainers):
             lengths = traj.lengths[r]
             log_r = tr.reward.log_reward(traj.actions[r], lengths, eps=tr.cfg.log_reward_eps, update=True)  # [B], <= 0
-            log_rs.append(log_r)
-            targets.append(tr.cfg.reward_exponent * log_r - tr.cfg.length_penalty * lengths)  # [B]
+            run_log_rs.append(log_r)
+            run_targets.append(tr.cfg.reward_exponent * log_r - tr.cfg.length_penalty * lengths)  # [B]
+    log_rs, targets = torch.stack(run_log_rs), torch.stack(run_targets)  # [R, B]
 
     if not recompute:
-        inputs = {"actions": traj.actions, "lengths": traj.lengths, "targets": torch.stack(targets), "log_rs": torch.stack(log_rs)}
+        inputs = {"actions": traj.actions, "lengths": traj.lengths, "targets": targets, "log_rs": log_rs}
         fn = functools.partial(_train_half, trainers, stack)
         if first._graph_training:
             if first._training_graph is None:
@@ -415,13 +416,12 @@ def train_steps(trainers: Sequence[Trainer]) -> list[dict[str, Any]]:
             stats = fn(masks=masks, **inputs)  # [R, 15]
         first._spent_masks = masks  # nothing holds them after the backward pass: the next step refills their buffer
     else:
-        results = [tr._loss(ev.run(r), targets[r], traj.lengths[r]) for r, tr in enumerate(trainers)]
-        stats = _backward_and_update(trainers, ev, results, traj.lengths, torch.stack(log_rs), torch.stack(targets))
+        stats = _update_runs(trainers, ev, traj.lengths, log_rs, targets)  # [R, 15]
     for tr in trainers:
         tr.step += 1
     # everything the logs need crosses to the host here, once per stack (the trainer's only read-back; forking the
     # generators and some rewards' running state still read back on their own)
-    stats, actions, lengths, reward = (t.cpu() for t in (stats, traj.actions, traj.lengths, torch.stack(log_rs).exp()))
+    stats, actions, lengths, reward = (t.cpu() for t in (stats, traj.actions, traj.lengths, log_rs.exp()))
     return [tr._finish_step(stats[r].tolist(), actions[r], lengths[r], reward[r], started) for r, tr in enumerate(trainers)]
 
 
@@ -434,14 +434,14 @@ def _train_half(trainers: Sequence[Trainer], stack: PolicyStack, actions: torch.
     first = trainers[0]
     with torch.autocast(first.device.type, dtype=torch.bfloat16, enabled=first._autocast):
         ev = _evaluate(stack, actions, lengths, masks, first._compiled, trim=not first._static)  # [R, B, T]
+    return _update_runs(trainers, ev, lengths, log_rs, targets)
+
+
+def _update_runs(trainers: Sequence[Trainer], ev: Evaluation, lengths: torch.Tensor, log_rs: torch.Tensor,
+                 targets: torch.Tensor) -> torch.Tensor:  # fmt: skip
+    """Each run's loss on its scores ``ev [R, B, T]``, the summed loss backpropagated once (the runs share no
+    parameter, so each gets its own gradient), then each run's clipped update; the statistics ``[R, 15]``."""
     results = [tr._loss(ev.run(r), targets[r], lengths[r]) for r, tr in enumerate(trainers)]
-    return _backward_and_update(trainers, ev, results, lengths, log_rs, targets)
-
-
-def _backward_and_update(trainers: Sequence[Trainer], ev: Evaluation, results: list, lengths: torch.Tensor,
-                         log_rs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:  # fmt: skip
-    """The summed loss backpropagated once (the runs share no parameter, so each gets its own gradient),
-    then each run's clipped update; the statistics ``[R, 15]``."""
     for tr in trainers:
         tr.optimizer.zero_grad(set_to_none=True)
     torch.stack([total for _, total, _ in results]).sum().backward()
