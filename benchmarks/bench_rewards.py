@@ -12,6 +12,9 @@ call ``log_reward(..., eps=1e-8, update=True)`` (running min-max included).
 Models load from the cache (``$GFN_CACHE_DIR``); a cold model cache trains them first
 (not timed). ``--naturalness`` instead prints reward-C-published's naturalness
 sigmoid(||mean embedding|| / 10) on probe sets (poly-M, natural AMPs, random, two-letter 30-mers).
+``--stack`` times one stacked step's rewards for the full profile's six documented runs (each its own
+batch): six calls, each with its own backbone forward, against the same calls inside
+``rewards.shared_forwards`` (one backbone forward for all six), rounds interleaved.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from gfn_lib.env import PeptideEnv
 
 NAMES = ["baseline", "trained", "esm2pll", "improved"]
 PUBLISHED = ["baseline-published", "trained-published", "esm2pll-published", "improved-published"]
+SIX_RUNS = ["baseline-published", "trained-published", "esm2pll-published"] + ["improved-published"] * 3
+"""The rewards of the memo's six documented runs (baseline, reward-A, reward-B, reward-C and both phase3b runs)."""
 
 
 def batches(env: PeptideEnv, n: int, batch: int, device: str, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -55,6 +60,33 @@ def time_batches(r: rewards.Reward, data: list[tuple[torch.Tensor, torch.Tensor]
         r.log_reward(a, l, **kw)
     sync(device)
     return (time.perf_counter() - t0) / len(data)
+
+
+def stacked_step(device: str, batch: int, iters: int) -> dict[str, float]:
+    """ms per stacked step of :data:`SIX_RUNS`' rewards: one backbone forward per run, or one for all."""
+    import statistics
+
+    env = PeptideEnv()
+    runs = [rewards.load(name, device=device) for name in SIX_RUNS]
+    steps = []
+    for i in range(iters + 2):
+        data = batches(env, len(runs), batch, device, seed=100 + i)
+        steps.append((torch.stack([a for a, _ in data]), torch.stack([n for _, n in data])))  # [R, B, T], [R, B]
+    times: dict[str, list[float]] = {"one forward per run": [], "one shared forward": []}
+    for i, (actions, lengths) in enumerate(steps):
+        for label, shared in (("one forward per run", False), ("one shared forward", True)):
+            sync(device)
+            t0 = time.perf_counter()
+            with rewards.shared_forwards(runs if shared else [], actions, lengths):
+                for r, reward in enumerate(runs):
+                    reward.log_reward(actions[r], lengths[r], eps=1e-8, update=True)
+            sync(device)
+            if i >= 2:  # two warm-up rounds
+                times[label].append(time.perf_counter() - t0)
+    out = {label: 1e3 * statistics.median(ts) for label, ts in times.items()}
+    for label, ms in out.items():
+        print(f"six runs' rewards, {label:20s} {ms:7.1f} ms per stacked step (median of {iters})", flush=True)
+    return out
 
 
 def naturalness_probes(device: str) -> dict[str, dict[str, float]]:
@@ -104,9 +136,16 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="also write the results here")
     ap.add_argument("--only", nargs="*", default=None, help="reward names (default: all eight)")
     ap.add_argument("--naturalness", action="store_true", help="print the naturalness probe table instead")
+    ap.add_argument("--stack", action="store_true", help="time the six documented runs' rewards as one stacked step instead")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.stack:
+        result = stacked_step(args.device, args.batch, args.iters)
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump(result, fh, indent=2)
+        return
     if args.naturalness:
         probes = naturalness_probes(args.device)
         if args.json:

@@ -2,6 +2,7 @@
 
 * :func:`atomic_write_text` / :func:`atomic_torch_save`: write a temp file in the same
   folder, fsync, ``os.replace`` -- a reader sees the old file or the new one, never half.
+  :func:`atomic_torch_save_soon`: the same from a background thread, of a copy taken at the call.
 * :class:`CsvLog`: rows buffered in memory and appended every ``flush_every`` rows. A kill
   mid-append can leave a torn last line; :meth:`CsvLog.read_rows` drops it, and
   :meth:`CsvLog.truncate_after` rewrites the file atomically when a run resumes.
@@ -13,6 +14,7 @@ import csv
 import io
 import os
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,30 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
     """``torch.save`` to ``path`` atomically."""
     _atomic_replace(Path(path), lambda fh: torch.save(obj, fh))
+
+
+_WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint-writer")
+"""One thread per process writes what :func:`atomic_torch_save_soon` is given, in the order given (its
+pending writes finish before the interpreter exits)."""
+
+
+def detached_copy(obj: Any) -> Any:
+    """``obj`` (nested dicts, lists, tuples) with every tensor replaced by a CPU copy of its values now, so
+    that later in-place changes of the original (an optimiser step) cannot reach what is written."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: detached_copy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(detached_copy(v) for v in obj)
+    return obj
+
+
+def atomic_torch_save_soon(obj: Any, path: str | Path) -> Future[None]:
+    """:func:`atomic_torch_save` of ``obj`` as it is now (:func:`detached_copy`), written by a background
+    thread while the caller goes on; the future holds the write's error, if any. A kill during the write
+    leaves the previous file whole, as with :func:`atomic_torch_save`."""
+    return _WRITER.submit(atomic_torch_save, detached_copy(obj), path)
 
 
 def _parse(value: str) -> Any:

@@ -20,6 +20,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +32,12 @@ from gfn_lib import rewards
 from gfn_lib.config import TrainConfig
 from gfn_lib.graphs import SamplerGraph, TrainingGraph
 from gfn_lib.losses import LossOutput, make_loss
-from gfn_lib.metrics import distinct_sequences, diversity_of_distinct
+from gfn_lib.metrics import STACK_METRICS, stack_metrics
 from gfn_lib.policy import Evaluation, PolicyStack, TransformerPolicy
 from gfn_lib.randomness import DropoutMasks, fork_generators
 from gfn_lib.runtime import flush_subnormals, keep_freed_memory
 from gfn_lib.schedule import get_lr
-from gfn_lib.storage import CsvLog, atomic_torch_save, atomic_write_text
+from gfn_lib.storage import CsvLog, atomic_torch_save, atomic_torch_save_soon, atomic_write_text
 
 METRIC_COLUMNS = [
     "step", "loss", "total_loss", "log_z", "mean_log_pf", "mean_length", "mean_actions",
@@ -119,6 +120,7 @@ class Trainer:
         self._training_graph: TrainingGraph | None = None  # the captured training half of those stacks
         self._lrs: list[float] = []  # this step's learning rates, one per parameter group (the logs' copy)
         self._spent_masks: DropoutMasks | None = None  # the last stacked step's, led by this run: buffer to refill
+        self._checkpoint_write: Future[None] | None = None  # this run's checkpoint being written in the background
 
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.metrics: CsvLog | None = None
@@ -212,26 +214,17 @@ class Trainer:
             target_log_r.mean(), out.residual.mean(), out.residual.std(), entropy.detach(), grad_norm.float(),
         ])  # fmt: skip
 
-    def _finish_step(self, stats: list[float], actions: torch.Tensor, lengths: torch.Tensor, reward: torch.Tensor,
-                     started: float) -> dict[str, Any]:  # fmt: skip
-        """Measure and record the step from host copies: ``stats`` (:meth:`_update`'s), the batch's
-        ``actions [B, T]``, ``lengths [B]`` and ``reward [B]``."""
-        cfg = self.cfg
-        distinct, distinct_lengths = distinct_sequences(actions, lengths)  # [U, T], [U]
-        unique = distinct.shape[0] / cfg.batch_size
-        composition = self.env.composition(actions, lengths)  # [B, V]
-        composition_entropy = self.env.entropy_of_composition(composition).mean().item()
-        letters_used = int((composition.sum(0) > 0).sum())
-        diversity = diversity_of_distinct(distinct, distinct_lengths)
+    def _finish_step(self, stats: list[float], batch_stats: list[float], actions: torch.Tensor, lengths: torch.Tensor,
+                     reward: torch.Tensor, started: float) -> dict[str, Any]:  # fmt: skip
+        """Record the step from host copies: ``stats`` (:meth:`_update`'s), ``batch_stats``
+        (:func:`~gfn_lib.metrics.stack_metrics`' row), the batch's ``actions [B, T]``, ``lengths [B]`` and
+        ``reward [B]``."""
         dt = time.perf_counter() - started
         self.elapsed_s += dt
         row = {"step": self.step, **dict(zip(METRIC_COLUMNS[1:16], stats))}
-        row.update(
-            lr=self._lrs[0], log_z_lr=self._lrs[-1] if len(self._lrs) > 1 else float("nan"),
-            unique_frac=unique, composition_entropy=composition_entropy, letters_used=letters_used,
-            diversity=diversity,
-            step_time_s=dt, steps_per_s=1.0 / dt,
-        )
+        row.update(lr=self._lrs[0], log_z_lr=self._lrs[-1] if len(self._lrs) > 1 else float("nan"))
+        row.update(zip(STACK_METRICS, batch_stats))
+        row.update(letters_used=int(row["letters_used"]), step_time_s=dt, steps_per_s=1.0 / dt)
         self._record(row, actions, lengths, reward)
         return row
 
@@ -249,7 +242,7 @@ class Trainer:
         if self.tracker is not None:
             self.tracker.log(row)
         if self.out_dir is not None and self.step % self.cfg.checkpoint_every == 0:
-            self.save_checkpoint()
+            self.save_checkpoint(wait=False)  # off the step's path: written while the next steps run
 
     def top_sequences(self, actions: torch.Tensor, lengths: torch.Tensor, reward: torch.Tensor, k: int) -> list[tuple[str, float]]:
         """The ``k`` best distinct sequences of a batch, best first."""
@@ -285,9 +278,12 @@ class Trainer:
         atomic_write_text(self.out_dir / "config.yaml", yaml.safe_dump(self.cfg.model_dump(), sort_keys=False))
         atomic_write_text(self.out_dir / "reward.json", json.dumps(self.reward.describe(), indent=2, default=str))
 
-    def save_checkpoint(self) -> None:
-        """Flush logs, then atomically write every piece of state the next step depends on."""
+    def save_checkpoint(self, wait: bool = True) -> None:
+        """Flush logs, then atomically write every piece of state the next step depends on. ``wait=False`` (the
+        periodic checkpoints): the state is copied now and written by a background thread while training goes
+        on. Either way this run's earlier background write is finished first (its error raised here)."""
         assert self.metrics is not None and self.samples is not None
+        self.finish_checkpoint()
         self.metrics.flush()
         self.samples.flush()
         state = {
@@ -302,7 +298,16 @@ class Trainer:
             "cuda_rng": torch.cuda.get_rng_state() if self.device.type == "cuda" else None,
             "reward": self.reward.state_dict(),
         }
-        atomic_torch_save(state, self.checkpoint_path)
+        if wait:
+            atomic_torch_save(state, self.checkpoint_path)
+        else:
+            self._checkpoint_write = atomic_torch_save_soon(state, self.checkpoint_path)
+
+    def finish_checkpoint(self) -> None:
+        """Wait for this run's background checkpoint write, if one is under way; raise its error."""
+        write, self._checkpoint_write = self._checkpoint_write, None
+        if write is not None:
+            write.result()
 
     def resume(self) -> None:
         """Load the checkpoint and cut the logs back to its step."""
@@ -341,6 +346,12 @@ def _portable(optimizer_state: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---- many runs as one computation --------------------------------------------------------------
+SHARED_REWARD_FORWARD_DEVICES = ("cuda",)
+"""Devices on which a stack's rewards run a model they share once for all runs (:func:`gfn_lib.rewards.shared_forwards`).
+On a GPU the published rewards' backbone is bound by kernel launches, so one forward over six batches costs
+what one over a batch does; on this workplace's 2-core CPU it was slower than six (48 against 62 ms for the
+six documented runs' rewards, ``benchmarks/bench_rewards.py --stack``: the larger activations leave the cache)."""
+
 _compiled_evaluate: Callable[..., Evaluation] | None = None
 
 
@@ -396,7 +407,9 @@ def train_steps(trainers: Sequence[Trainer]) -> list[dict[str, Any]]:
         if first.cfg.dropout_scoring == "fresh":  # the sampler is done with its masks: the scoring pass's go in their buffer
             masks = stack.draw_masks(scoring_gens, first.cfg.batch_size, masks)
     run_log_rs, run_targets = [], []
-    with torch.no_grad():
+    # a model several runs' rewards call (the published rewards' backbone) runs once for all of them, where that pays
+    shared = [tr.reward for tr in trainers] if first.device.type in SHARED_REWARD_FORWARD_DEVICES else []
+    with torch.no_grad(), rewards.shared_forwards(shared, traj.actions, traj.lengths):
         for r, tr in enumerate(trainers):
             lengths = traj.lengths[r]
             log_r = tr.reward.log_reward(traj.actions[r], lengths, eps=tr.cfg.log_reward_eps, update=True)  # [B], <= 0
@@ -421,8 +434,12 @@ def train_steps(trainers: Sequence[Trainer]) -> list[dict[str, Any]]:
         tr.step += 1
     # everything the logs need crosses to the host here, once per stack (the trainer's only read-back; forking the
     # generators and some rewards' running state still read back on their own)
-    stats, actions, lengths, reward = (t.cpu() for t in (stats, traj.actions, traj.lengths, log_rs.exp()))
-    return [tr._finish_step(stats[r].tolist(), actions[r], lengths[r], reward[r], started) for r, tr in enumerate(trainers)]
+    batch_stats = stack_metrics(first.env, traj.actions, traj.lengths)  # [R, 4]
+    stats, batch_stats, actions, lengths, reward = (
+        t.cpu() for t in (stats, batch_stats, traj.actions, traj.lengths, log_rs.exp())
+    )  # fmt: skip
+    return [tr._finish_step(stats[r].tolist(), batch_stats[r].tolist(), actions[r], lengths[r], reward[r], started)
+            for r, tr in enumerate(trainers)]  # fmt: skip
 
 
 def _train_half(trainers: Sequence[Trainer], stack: PolicyStack, actions: torch.Tensor, lengths: torch.Tensor,

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
+from gfn_lib import trainer as trainer_module
 from gfn_lib.policy import PolicyStack, TransformerPolicy
 from gfn_lib.randomness import RandomTape, realised_dropout
 from gfn_lib.trainer import METRIC_COLUMNS, TIMING_COLUMNS, Trainer, train_together
@@ -101,3 +102,47 @@ def test_dropout_masks_drop_the_realised_share():
     se = (realised_dropout(p) * (1 - realised_dropout(p)) / masks.shape[1]) ** 0.5
     assert ((dropped - realised_dropout(p)).abs() < 4 * se).all(), dropped
     assert torch.all((masks == 0) | (masks == masks.max())) and masks.max().item() == pytest.approx(1 / (1 - p))
+
+
+def test_runs_sharing_a_reward_model_score_as_alone(tiny_config, monkeypatch):
+    """The full profile's mix in small: three runs whose published rewards share one backbone (two of
+    reward-C's, one baseline) call it once a step as a stack, and each gets what it gets alone (on the
+    CPU too for this test: by default only a GPU shares, ``SHARED_REWARD_FORWARD_DEVICES``)."""
+    monkeypatch.setattr(trainer_module, "SHARED_REWARD_FORWARD_DEVICES", ("cpu", "cuda"))
+    base = tiny_config.model_copy(update={
+        "alphabet": "ACDEFGHIKLMNPQRSTVWY", "min_len": 10, "max_len": 16, "batch_size": 12, "n_steps": 6,
+        "dropout": 0.1, "reward": "improved-published", "log_reward_eps": 1e-8, "top_k": 0,
+    })  # fmt: skip
+    cfgs = [base.model_copy(update={"seed": 1}), base.model_copy(update={"seed": 2, "log_z_lr": 0.3}),
+            base.model_copy(update={"seed": 3, "reward": "baseline-published"})]  # fmt: skip
+    trainers = [Trainer(c) for c in cfgs]
+    backbone = trainers[0].reward.shared_model()
+    assert all(tr.reward.shared_model() is backbone for tr in trainers)
+    calls = []
+    forward = backbone._forward
+    backbone._forward = lambda a, n: calls.append(a.shape[0]) or forward(a, n)
+    try:
+        train_together(trainers, progress=False)
+    finally:
+        del backbone._forward
+    assert calls == [3 * 12] * 6  # one backbone call a step, for all three runs
+    for cfg, tr in zip(cfgs, trainers):
+        _assert_same(tr.metrics_frame(), _alone(cfg))
+
+
+def test_on_the_cpu_each_run_calls_its_reward_model(tiny_config):
+    """By default a CPU stack does not share the rewards' backbone (slower there): one call per run a step."""
+    base = tiny_config.model_copy(update={
+        "alphabet": "ACDEFGHIKLMNPQRSTVWY", "min_len": 10, "max_len": 16, "batch_size": 12, "n_steps": 2,
+        "reward": "improved-published", "top_k": 0, "device": "cpu",
+    })  # fmt: skip
+    trainers = [Trainer(base.model_copy(update={"seed": s})) for s in (1, 2)]
+    backbone = trainers[0].reward.shared_model()
+    calls = []
+    forward = backbone._forward
+    backbone._forward = lambda a, n: calls.append(a.shape[0]) or forward(a, n)
+    try:
+        train_together(trainers, progress=False)
+    finally:
+        del backbone._forward
+    assert calls == [12] * 4

@@ -188,12 +188,20 @@ def test_pairwise_diversity_is_the_published_definition():
     assert pairwise_diversity(same, n) == 0.0
 
 
-def test_diversity_equals_comparing_every_pair_position_by_position():
-    """The one-matrix-product diversity against the definition spelled out (every pair, every position below
-    the shorter length), to the last bit: duplicates, lengths 0-30, more than 100 distinct rows (cut)."""
-    from gfn_lib.metrics import distinct_sequences, diversity_of_distinct
+def _distinct_rows(actions, lengths):
+    """The batch's distinct rows in ``torch.unique``'s (sorted) order, with their lengths."""
+    rows, inverse = torch.unique(actions, dim=0, return_inverse=True)
+    return rows, torch.zeros(len(rows), dtype=lengths.dtype).scatter_(0, inverse, lengths)
 
-    def by_pairs(rows, lens, max_sequences=100):
+
+def test_diversity_equals_comparing_every_pair_position_by_position():
+    """The one-matrix-product diversity against the definition spelled out on ``torch.unique``'s distinct rows
+    (every pair, every position below the shorter length): duplicates, lengths 0-30, more than 100 distinct
+    rows (the first 100 in sorted order kept); and a stack of batches measured at once = each alone."""
+    from gfn_lib.metrics import batch_diversity, pairwise_diversity
+
+    def by_pairs(actions, lengths, max_sequences=100):
+        rows, lens = _distinct_rows(actions, lengths)
         rows, lens = rows[:max_sequences].tolist(), lens[:max_sequences].tolist()
         u = len(rows)
         total = 0.0
@@ -201,25 +209,40 @@ def test_diversity_equals_comparing_every_pair_position_by_position():
             for j in range(i + 1, u):
                 same = sum(rows[i][t] == rows[j][t] for t in range(min(lens[i], lens[j])))
                 total += same / max(lens[i], lens[j], 1)
-        return 1.0 - total / (u * (u - 1) / 2)
+        return 1.0 - total / (u * (u - 1) / 2) if u >= 2 else 0.0
 
     g = torch.Generator().manual_seed(0)
+    cut = 0
     for trial in range(40):
-        b, v = int(torch.randint(2, 160, (1,), generator=g)), int(torch.randint(1, 21, (1,), generator=g))
+        b, v = int(torch.randint(2, 250, (1,), generator=g)), int(torch.randint(1, 21, (1,), generator=g))
         actions = torch.randint(0, v, (b, 31), generator=g)
-        actions[: b // 3] = actions[0]  # duplicates
         lengths = torch.randint(0, 31, (b,), generator=g)
-        rows, lens = distinct_sequences(actions, lengths)
-        if rows.shape[0] >= 2:
-            assert diversity_of_distinct(rows, lens) == pytest.approx(by_pairs(rows, lens), abs=1e-6)
+        actions[: b // 3], lengths[: b // 3] = actions[0], lengths[0]  # duplicates
+        actions[torch.arange(31) >= lengths.unsqueeze(1)] = v  # STOP, then padding: equal rows, equal lengths
+        cut += len(torch.unique(actions, dim=0)) > 100
+        assert pairwise_diversity(actions, lengths) == pytest.approx(by_pairs(actions, lengths), abs=1e-9)
+    assert cut >= 5  # the 100-sequence cut was exercised
+    stack = torch.randint(0, 2, (5, 48, 31), generator=g)  # [R, B, T], two letters, short: many duplicates
+    lengths = torch.randint(1, 6, (5, 48), generator=g)
+    stack[torch.arange(31) >= lengths.unsqueeze(-1)] = 4
+    together = batch_diversity(stack, lengths, 4)
+    assert together.tolist() == [float(batch_diversity(stack[r], lengths[r], 4)) for r in range(5)]
 
 
-def test_distinct_sequences_keep_each_rows_length():
-    from gfn_lib.metrics import distinct_sequences
+def test_stack_metrics_are_the_batch_metrics_of_each_run():
+    """unique_frac, composition entropy, letters used and diversity of R batches at once, against each
+    batch's definitions written with ``torch.unique`` and the environment's composition."""
+    from gfn_lib.metrics import STACK_METRICS, pairwise_diversity, stack_metrics
 
     env = PeptideEnv()
-    seqs = ["C" * 12, "A" * 10, "C" * 12, "A" * 5 + "C" * 10, "A" * 10]
-    actions, lengths = env.encode(seqs)
-    rows, lens = distinct_sequences(actions, lengths)
-    assert rows.shape[0] == 3  # the trainer's unique_frac: 3 / 5
-    assert sorted(env.decode(rows, lens)) == sorted(set(seqs))  # each distinct row decodes with its own length
+    seqs = [["C" * 12, "A" * 10, "C" * 12, "A" * 5 + "C" * 10, "A" * 10], ["DL" * 7, "LD" * 7, "DL" * 7, "M" * 11, "DLM" * 4]]
+    enc = [env.encode(s) for s in seqs]
+    actions, lengths = torch.stack([a for a, _ in enc]), torch.stack([n for _, n in enc])  # [2, 5, T], [2, 5]
+    got = stack_metrics(env, actions, lengths)
+    assert got.shape == (2, len(STACK_METRICS)) and got.dtype == torch.float64
+    for r, (a, n) in enumerate(enc):
+        composition = env.composition(a, n)
+        want = [len(_distinct_rows(a, n)[0]) / 5, float(env.entropy_of_composition(composition).mean()),
+                int((composition.sum(0) > 0).sum()), pairwise_diversity(a, n)]  # fmt: skip
+        assert got[r].tolist() == pytest.approx(want, abs=1e-12)
+    assert got[:, 0].tolist() == [3 / 5, 4 / 5] and got[:, 2].tolist() == [2, 3]

@@ -343,3 +343,48 @@ def test_checkpoint_backbone_matches_a_direct_computation(tmp_path) -> None:
         emb = out.hidden_states[-1][0, 1 : len(s) + 1].mean(0)
         assert norm_c[i].item() == pytest.approx(emb.norm().item(), rel=1e-5)
     assert "local checkpoint" in " ".join(c.describe()["stand_ins"])
+
+
+# ---- one backbone forward for a stack of runs ------------------------------------------------
+def test_shared_forward_scores_each_run_as_alone() -> None:
+    """Six runs' rewards (the full profile's mix: improved x3, trained, esm2pll, baseline) on batches of
+    different longest lengths: inside ``shared_forwards`` the backbone runs once, and every run's log R
+    and running state are what its reward gives on its batch alone (the baseline's batch-padded pooling
+    depends on the run's own width)."""
+    names = ["improved-published"] * 3 + ["trained-published", "esm2pll-published", "baseline-published"]
+    batches = [enc(random_peptides(12, seed=40 + r, hi=his)) for r, his in enumerate([30, 14, 22, 17, 30, 12])]
+    actions, lengths = torch.stack([a for a, _ in batches]), torch.stack([n for _, n in batches])  # [R, B, T], [R, B]
+    assert len(set((lengths.amax(1)).tolist())) > 3  # the runs' widths differ
+    alone_rewards, shared_rewards = [rewards.load(n) for n in names], [rewards.load(n) for n in names]
+    for step in range(2):  # the second step is normalised by the running state (> 10 scores)
+        alone = [rw.log_reward(actions[r], lengths[r], eps=1e-8, update=True) for r, rw in enumerate(alone_rewards)]
+        backbone = shared_rewards[0].shared_model()
+        calls = []
+        forward = backbone._forward
+        backbone._forward = lambda a, n: calls.append(a.shape) or forward(a, n)
+        try:
+            with rewards.shared_forwards(shared_rewards, actions, lengths):
+                shared = [rw.log_reward(actions[r], lengths[r], eps=1e-8, update=True)
+                          for r, rw in enumerate(shared_rewards)]  # fmt: skip
+        finally:
+            del backbone._forward
+        assert calls == [torch.Size([6 * 12, actions.shape[2]])]  # one forward, all six batches
+        for a, s in zip(alone, shared):
+            torch.testing.assert_close(s, a, rtol=1e-5, atol=1e-5)
+        for x, y in zip(shared_rewards, alone_rewards):
+            sx, sy = x.state_dict().get("running_minmax", {}), y.state_dict().get("running_minmax", {})
+            assert sx.keys() == sy.keys() and all(sx[k] == pytest.approx(sy[k], rel=1e-6) for k in sx)
+    # closed: calls go to the model again, and a batch the stack did not hold is never answered from it
+    assert not backbone._shared
+    other = enc(random_peptides(12, seed=99))
+    with rewards.shared_forwards(shared_rewards, actions, lengths):
+        torch.testing.assert_close(shared_rewards[0].components(*other)["raw"],
+                                   alone_rewards[0].components(*other)["raw"])  # fmt: skip
+
+
+def test_a_reward_alone_in_a_stack_shares_nothing() -> None:
+    """One run per backbone: nothing is computed ahead (the table reward has no model to share)."""
+    mixed = [rewards.load("improved-published"), rewards.load("table")]
+    a, n = enc(random_peptides(8, seed=5))
+    with rewards.shared_forwards(mixed, torch.stack([a, a]), torch.stack([n, n])):
+        assert not mixed[0].shared_model()._shared

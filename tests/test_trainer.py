@@ -162,6 +162,54 @@ def test_atomic_writes_replace_whole_files_with_ordinary_permissions(tmp_path):
     assert target.stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0600
 
 
+def test_a_background_write_saves_the_state_as_it_was_when_asked(tmp_path):
+    """The writer thread is held busy while the caller changes the saved tensors in place (as the next
+    optimiser steps do): the file still holds the values of the moment of the call."""
+    import threading
+
+    from gfn_lib import storage
+
+    release = threading.Event()
+    busy = storage._WRITER.submit(release.wait)
+    weights = {"policy": {"w": torch.zeros(3)}, "moments": [torch.ones(2)], "step": 7}
+    write = storage.atomic_torch_save_soon(weights, tmp_path / "checkpoint.pt")
+    weights["policy"]["w"].add_(1.0)
+    weights["moments"][0].mul_(5.0)
+    assert not (tmp_path / "checkpoint.pt").exists()  # not written yet: the thread is busy
+    release.set()
+    busy.result()
+    write.result()
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert saved["policy"]["w"].tolist() == [0.0] * 3 and saved["moments"][0].tolist() == [1.0, 1.0]
+    assert saved["step"] == 7
+
+
+def test_periodic_checkpoints_are_written_in_the_background_and_their_errors_raised(tiny_config, tmp_path, monkeypatch):
+    """The checkpoint of every ``checkpoint_every`` steps goes to the writer thread (the step does not wait);
+    a failed write is raised by the run's next checkpoint, and the last good checkpoint stays whole."""
+    from concurrent.futures import Future
+
+    from gfn_lib import trainer as trainer_module
+
+    cfg = tiny_config.model_copy(update={"n_steps": 20, "checkpoint_every": 10})
+    asked, original = [], trainer_module.atomic_torch_save_soon
+
+    def failing(obj, path):
+        asked.append(obj["step"])
+        if obj["step"] == 20:  # the second periodic write fails
+            failed: Future[None] = Future()
+            failed.set_exception(OSError("disk full"))
+            return failed
+        return original(obj, path)
+
+    monkeypatch.setattr(trainer_module, "atomic_torch_save_soon", failing)
+    run = Trainer(cfg, tmp_path)
+    with pytest.raises(OSError, match="disk full"):
+        run.train(progress=False)  # the final checkpoint finds the failed write first
+    assert asked == [10, 20]
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["step"] == 10
+
+
 def test_dropout_scoring_changes_the_scores_not_the_samples(tiny_config):
     """``dropout_scoring``: the scoring pass's masks are its own (``fresh``) or the sampler's (``sampling``);
     either way the same seed samples the same trajectories, only log P_F (and what follows) differs."""

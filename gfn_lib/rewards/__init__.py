@@ -6,7 +6,7 @@
 >>> r(["GIGKFLHSAKKFGKAFVGEIMNS"])
 """
 
-from gfn_lib.rewards.base import REWARD_FLOOR, Reward, TableReward, available, load, register
+from gfn_lib.rewards.base import REWARD_FLOOR, Reward, TableReward, available, load, register, shared_forwards
 
 # importing a reward module registers it (see docs/rewards.md for the formulas)
 from gfn_lib.rewards.baseline import BaselineReward  # noqa: E402  (registers "baseline")
@@ -35,4 +35,5 @@ __all__ = [
     "available",
     "load",
     "register",
+    "shared_forwards",
 ]

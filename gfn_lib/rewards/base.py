@@ -8,8 +8,9 @@ on the hot path); people and tests call the reward on strings.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
-from typing import Any
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol
 
 import torch
 
@@ -45,6 +46,34 @@ def load(name: str, env: PeptideEnv | None = None, device: torch.device | str = 
     return _REGISTRY[name](env=env or PeptideEnv(), device=torch.device(device), **options)
 
 
+class SharedModel(Protocol):
+    """A model that several runs' rewards call on their own batches (the published rewards' backbone):
+    :meth:`sharing` runs it once on every run's batch, and each reward's call on run r's batch then
+    returns run r's part (to float tolerance what a call on that batch alone returns)."""
+
+    def sharing(self, actions: torch.Tensor, lengths: torch.Tensor, runs: Sequence[int]) -> contextlib.AbstractContextManager[None]:
+        """While open, calls on ``(actions[r], lengths[r])`` for ``r`` in ``runs`` (of ``actions [R, B, T]``,
+        ``lengths [R, B]``) are answered from one computation over all of them."""
+
+
+@contextlib.contextmanager
+def shared_forwards(rewards: Sequence[Reward], actions: torch.Tensor, lengths: torch.Tensor) -> Iterator[None]:
+    """Scoring R runs' batches ``actions [R, B, T]``, ``lengths [R, B]`` (run r's with ``rewards[r]``): every
+    model that two or more of the rewards call (:meth:`Reward.shared_model`) runs once on all their
+    batches while this is open, instead of once per run. The rewards are then called as usual, each on
+    its own ``(actions[r], lengths[r])``; what is not shared (heads, gates, running state) stays per run."""
+    groups: dict[int, tuple[SharedModel, list[int]]] = {}
+    for r, reward in enumerate(rewards):
+        model = reward.shared_model()
+        if model is not None:
+            groups.setdefault(id(model), (model, []))[1].append(r)
+    with contextlib.ExitStack() as stack:
+        for model, runs in groups.values():
+            if len(runs) > 1:
+                stack.enter_context(model.sharing(actions, lengths, runs))
+        yield
+
+
 class Reward(abc.ABC):
     """Base class: subclasses implement :meth:`score_tokens`."""
 
@@ -75,6 +104,11 @@ class Reward(abc.ABC):
         if eps is None:
             return r.clamp(REWARD_FLOOR, 1.0).log()
         return (r.clamp(0.0, 1.0) + eps).log()
+
+    def shared_model(self) -> SharedModel | None:
+        """The model this reward may share with other runs' rewards in one stack (:func:`shared_forwards`);
+        ``None``: nothing to share."""
+        return None
 
     def state_dict(self) -> dict[str, Any]:
         """State that changes during a run (checkpointed with it); stateless rewards have none."""

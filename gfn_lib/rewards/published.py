@@ -28,8 +28,10 @@ FLIP-meltome stability predictor is our AMP classifier. :meth:`describe` lists t
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -122,9 +124,37 @@ class Backbone(nn.Module):
         self.model = model.eval()
         self.source = source
         self.hf = isinstance(model, mlm.HFEsmAdapter)
+        self._shared: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        """While :meth:`sharing` is open: (actions, lengths, tokens, hidden states) of each run's batch."""
 
     def forward(self, actions: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (tokens ``[B, T]`` in our ids, last-layer hidden states ``[B, T, D]``, final LayerNorm applied)."""
+        for a, n, tok, h in self._shared:
+            if _same_view(a, actions) and _same_view(n, lengths):
+                return tok, h
+        return self._forward(actions, lengths)
+
+    @contextlib.contextmanager
+    def sharing(self, actions: torch.Tensor, lengths: torch.Tensor, runs: Sequence[int]) -> Iterator[None]:
+        """One forward over the batches of ``runs`` (``actions [R, B, T]``, ``lengths [R, B]``), answering
+        :meth:`forward` on each ``(actions[r], lengths[r])`` while open (:func:`~gfn_lib.rewards.base.shared_forwards`).
+
+        Run r's part is cut to the width of its own longest sequence: padding is masked out of the model's
+        attention, so its tokens and hidden states are those of a forward on its batch alone (to float
+        tolerance: a larger matrix product may add in another order), the width-dependent batch-padded
+        pooling included."""
+        idx = torch.tensor(list(runs), device=actions.device)
+        B = actions.shape[1]
+        tok, h = self._forward(actions[idx].flatten(0, 1), lengths[idx].flatten(0, 1))  # [N B, W], [N B, W, D]
+        widths = (lengths[idx].amax(1) + 2).tolist()  # one read-back for all runs
+        self._shared = [(actions[r], lengths[r], tok[i * B : (i + 1) * B, :w], h[i * B : (i + 1) * B, :w])
+                        for i, (r, w) in enumerate(zip(runs, widths))]  # fmt: skip
+        try:
+            yield
+        finally:
+            self._shared = []
+
+    def _forward(self, actions: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         tok = mlm.to_mlm_tokens(actions, lengths)  # [B, T]
         if self.hf:
             ids = self.model.to_esm[tok]
@@ -149,6 +179,12 @@ class Backbone(nn.Module):
     @property
     def vocab_size(self) -> int:
         return int(self.model.model.config.vocab_size) if self.hf else mlm.MLM_VOCAB
+
+
+def _same_view(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether ``a`` and ``b`` are the same elements of the same memory (e.g. two ``x[r]`` of one ``x``)."""
+    return (a.device == b.device and a.dtype == b.dtype and a.data_ptr() == b.data_ptr() and a.shape == b.shape
+            and a.stride() == b.stride())  # fmt: skip
 
 
 _BACKBONES: dict[tuple[Any, ...], Backbone] = {}
@@ -247,6 +283,10 @@ class _Published(Reward):
                  mlm_config: dict[str, Any] | None = None) -> None:  # fmt: skip
         super().__init__(env, device)
         self.backbone = shared_backbone(device, checkpoint, **(mlm_config or {}))
+
+    def shared_model(self) -> Backbone:
+        """The backbone: every published reward in a process with the same backbone config calls one."""
+        return self.backbone
 
     def components(self, actions: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every factor ``[B]`` and the raw score, without touching any state."""
