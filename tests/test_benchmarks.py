@@ -104,3 +104,17 @@ def test_bench_subnormals_trains_a_run_then_times_both_settings(tmp_path):
                          "--train", "2", "--rounds", "1")  # fmt: skip
     assert "tiny-collapse seed 0 after 2 steps: letters" in out
     assert "subnormals kept" in out and "ms/step, flushed" in out
+
+
+def test_bench_rewards_times_the_six_runs_rewards_both_ways():
+    out = _run_benchmark("bench_rewards.py", "--stack", "--iters", "1", "--batch", "8")
+    lines = [line for line in out.splitlines() if "ms per stacked step" in line]
+    assert len(lines) == 2 and "one forward per run" in lines[0] and "one shared forward" in lines[1]
+
+
+def test_metrics_hash_prints_a_fingerprint_of_the_stacked_trainers_numbers():
+    from metrics_hash import metrics_hash
+
+    out = _run_benchmark("metrics_hash.py", "--scoring", "sampling").strip()
+    assert len(out) == 16 and int(out, 16) >= 0
+    assert metrics_hash(["sampling"]) == out  # the same numbers in another process
