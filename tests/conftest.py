@@ -29,3 +29,16 @@ def tiny_config() -> TrainConfig:
             metrics_every=5, checkpoint_every=10, top_k=3, top_k_every=10, wandb_mode="disabled",
         )
     )  # fmt: skip
+
+
+@pytest.fixture
+def count_backbone_calls(monkeypatch):
+    """``start(backbone)`` -> the list of the rows of each forward of the published rewards' ``backbone`` from
+    then on, to the end of the test."""
+
+    def start(backbone) -> list[int]:
+        calls, forward = [], backbone._forward
+        monkeypatch.setattr(backbone, "_forward", lambda actions, lengths: calls.append(len(actions)) or forward(actions, lengths))
+        return calls
+
+    return start

@@ -104,7 +104,7 @@ def test_dropout_masks_drop_the_realised_share():
     assert torch.all((masks == 0) | (masks == masks.max())) and masks.max().item() == pytest.approx(1 / (1 - p))
 
 
-def test_runs_sharing_a_reward_model_score_as_alone(tiny_config, monkeypatch):
+def test_runs_sharing_a_reward_model_score_as_alone(tiny_config, monkeypatch, count_backbone_calls):
     """The full profile's mix in small: three runs whose published rewards share one backbone (two of
     reward-C's, one baseline) call it once a step as a stack, and each gets what it gets alone (on the
     CPU too for this test: by default only a GPU shares, ``SHARED_REWARD_FORWARD_DEVICES``)."""
@@ -118,31 +118,20 @@ def test_runs_sharing_a_reward_model_score_as_alone(tiny_config, monkeypatch):
     trainers = [Trainer(c) for c in cfgs]
     backbone = trainers[0].reward.shared_model()
     assert all(tr.reward.shared_model() is backbone for tr in trainers)
-    calls = []
-    forward = backbone._forward
-    backbone._forward = lambda a, n: calls.append(a.shape[0]) or forward(a, n)
-    try:
-        train_together(trainers, progress=False)
-    finally:
-        del backbone._forward
+    calls = count_backbone_calls(backbone)
+    train_together(trainers, progress=False)
     assert calls == [3 * 12] * 6  # one backbone call a step, for all three runs
     for cfg, tr in zip(cfgs, trainers):
         _assert_same(tr.metrics_frame(), _alone(cfg))
 
 
-def test_on_the_cpu_each_run_calls_its_reward_model(tiny_config):
+def test_on_the_cpu_each_run_calls_its_reward_model(tiny_config, count_backbone_calls):
     """By default a CPU stack does not share the rewards' backbone (slower there): one call per run a step."""
     base = tiny_config.model_copy(update={
         "alphabet": "ACDEFGHIKLMNPQRSTVWY", "min_len": 10, "max_len": 16, "batch_size": 12, "n_steps": 2,
         "reward": "improved-published", "top_k": 0, "device": "cpu",
     })  # fmt: skip
     trainers = [Trainer(base.model_copy(update={"seed": s})) for s in (1, 2)]
-    backbone = trainers[0].reward.shared_model()
-    calls = []
-    forward = backbone._forward
-    backbone._forward = lambda a, n: calls.append(a.shape[0]) or forward(a, n)
-    try:
-        train_together(trainers, progress=False)
-    finally:
-        del backbone._forward
+    calls = count_backbone_calls(trainers[0].reward.shared_model())
+    train_together(trainers, progress=False)
     assert calls == [12] * 4

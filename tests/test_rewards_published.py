@@ -346,7 +346,7 @@ def test_checkpoint_backbone_matches_a_direct_computation(tmp_path) -> None:
 
 
 # ---- one backbone forward for a stack of runs ------------------------------------------------
-def test_shared_forward_scores_each_run_as_alone() -> None:
+def test_shared_forward_scores_each_run_as_alone(count_backbone_calls) -> None:
     """Six runs' rewards (the full profile's mix: improved x3, trained, esm2pll, baseline) on batches of
     different longest lengths: inside ``shared_forwards`` the backbone runs once, and every run's log R
     and running state are what its reward gives on its batch alone (the baseline's batch-padded pooling
@@ -356,19 +356,17 @@ def test_shared_forward_scores_each_run_as_alone() -> None:
     actions, lengths = torch.stack([a for a, _ in batches]), torch.stack([n for _, n in batches])  # [R, B, T], [R, B]
     assert len(set((lengths.amax(1)).tolist())) > 3  # the runs' widths differ
     alone_rewards, shared_rewards = [rewards.load(n) for n in names], [rewards.load(n) for n in names]
+    backbone = shared_rewards[0].shared_model()  # every published reward of the process calls this one
+    calls = count_backbone_calls(backbone)
     for step in range(2):  # the second step is normalised by the running state (> 10 scores)
         alone = [rw.log_reward(actions[r], lengths[r], eps=1e-8, update=True) for r, rw in enumerate(alone_rewards)]
-        backbone = shared_rewards[0].shared_model()
-        calls = []
-        forward = backbone._forward
-        backbone._forward = lambda a, n: calls.append(a.shape) or forward(a, n)
-        try:
-            with rewards.shared_forwards(shared_rewards, actions, lengths):
-                shared = [rw.log_reward(actions[r], lengths[r], eps=1e-8, update=True)
-                          for r, rw in enumerate(shared_rewards)]  # fmt: skip
-        finally:
-            del backbone._forward
-        assert calls == [torch.Size([6 * 12, actions.shape[2]])]  # one forward, all six batches
+        assert calls == [12] * 6
+        calls.clear()
+        with rewards.shared_forwards(shared_rewards, actions, lengths):
+            shared = [rw.log_reward(actions[r], lengths[r], eps=1e-8, update=True)
+                      for r, rw in enumerate(shared_rewards)]  # fmt: skip
+        assert calls == [6 * 12]  # one forward, all six batches
+        calls.clear()
         for a, s in zip(alone, shared):
             torch.testing.assert_close(s, a, rtol=1e-5, atol=1e-5)
         for x, y in zip(shared_rewards, alone_rewards):
