@@ -372,9 +372,10 @@ def train_steps(trainers: Sequence[Trainer]) -> list[dict[str, Any]]:
 
     The runs' policies must share their shape (:class:`~gfn_lib.policy.PolicyStack`), batch size and
     device; everything else is each run's own: config (lr, log Z, loss, exploration, ...), step,
-    optimiser, log Z, reward and its running state, generator, metrics and checkpoints. Sampling and
-    scoring run stacked; rewards, losses, clipping and optimiser steps run per run; the summed loss
-    is backpropagated once (the runs share no parameter, so each gets its own gradient). A run's
+    optimiser, log Z, reward and its running state, generator, metrics and checkpoints. Sampling,
+    scoring and the batch metrics run stacked; rewards, losses, clipping and optimiser steps run per
+    run (on CUDA a model the rewards share runs once: :data:`SHARED_REWARD_FORWARD_DEVICES`); the summed
+    loss is backpropagated once (the runs share no parameter, so each gets its own gradient). A run's
     metrics are those it has alone (``tests/test_multirun.py``); ``step_time_s`` is the stack's. With
     dropout, the scoring pass draws masks of its own, or reuses the sampler's (``dropout_scoring``); or, as the
     published sampler, every position is a pass over the whole prefix that draws and scores its action
