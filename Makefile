@@ -42,12 +42,13 @@ test: $(STAMP)
 	GFN_OUTPUTS=$$(mktemp -d) GFN_PROFILE=smoke WANDB_MODE=disabled OMP_NUM_THREADS=1 $(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal tests notebooks/train.ipynb notebooks/memo.ipynb --nbmake
 
 ## make bench: ms/step at the memo configuration on this machine's device, then R = 1, 6, 18 runs stacked vs one at a time,
-## then layouts of six small runs on the cores (processes x runs per stack x threads)
+## then layouts of six small runs on the cores (processes x runs per stack x threads), then the phases of a stacked step
 bench: $(STAMP)
 	$(PY) benchmarks/bench_step.py
 	$(PY) benchmarks/bench_multirun.py --shapes small --runs 1 6 18 --steps 10
 	$(PY) benchmarks/bench_multirun.py --shapes memo --runs 1 6 18 --steps 3 --warmup 1
 	$(PY) benchmarks/bench_layouts.py --layouts 2x1x1 2x3x1 1x6x2 1x1x2
+	$(PY) benchmarks/bench_phases.py --shape small --runs 1 6 --steps 10
 
 ## make lab: open the notebooks in JupyterLab
 lab: $(STAMP)

@@ -118,3 +118,14 @@ def test_metrics_hash_prints_a_fingerprint_of_the_stacked_trainers_numbers():
     out = _run_benchmark("metrics_hash.py", "--scoring", "sampling").strip()
     assert len(out) == 16 and int(out, 16) >= 0
     assert metrics_hash(["sampling"]) == out  # the same numbers in another process
+
+
+def test_bench_phases_splits_a_stacked_step_and_states_the_bound():
+    out = _run_benchmark("bench_phases.py", "--runs", "1", "2", "--steps", "1", "--warmup", "0")
+    rows = {line[:18].strip(): line[18:].split() for line in out.splitlines()[2:] if line.startswith(" ")}
+    assert list(rows) == ["dropout masks", "decode loop", "rewards", "scoring pass", "losses", "backward",
+                          "clip + optimiser", "batch metrics", "other", "step"]  # fmt: skip
+    assert all(float(cells[0]) >= 0 for name, cells in rows.items() if name != "other")  # R = 1's ms
+    phases = sum(float(cells[2]) for name, cells in rows.items() if name != "step")  # R = 2's ms, "other" included
+    assert abs(phases - float(rows["step"][2])) < 0.5  # the phases and the rest add up to the step
+    assert "R = 2:" in out and "if the decode loop of 2 runs cost what one run's does" in out
