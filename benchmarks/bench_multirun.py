@@ -48,15 +48,21 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def contenders(shape: str, runs: list[int], overrides: dict, reference: bool,
-               seed0: int = 0) -> tuple[dict[str, Callable[[], object]], torch.device]:  # fmt: skip
-    """One step function per row: ``"ref"`` (the plain single run, default setup only) and each R (R runs
-    of the published setup, seeds seed0..seed0+R-1, a lookup-table reward so the policy is what is timed)."""
+def benchmark_runs(shape: str, r: int, overrides: dict, seed0: int = 0) -> list[Trainer]:
+    """R runs of the published setup for the benchmarks: policy ``shape``, seeds seed0..seed0+R-1, a
+    lookup-table reward (so the policy is what is timed), no warmup, no end, no tracking; ``overrides`` last."""
     published = load_setup("published", "benchmarks/bench_multirun.py")
     base = {**published, "reward": "table", "wandb_mode": "disabled", "warmup_steps": 0, "n_steps": 10**6}
+    return [Trainer(make_config({**base, **SHAPES[shape], "seed": seed0 + s, **overrides})) for s in range(r)]
+
+
+def contenders(shape: str, runs: list[int], overrides: dict, reference: bool,
+               seed0: int = 0) -> tuple[dict[str, Callable[[], object]], torch.device]:  # fmt: skip
+    """One step function per row: ``"ref"`` (the plain single run, default setup only) and each R
+    (:func:`benchmark_runs`)."""
     steps: dict[str, Callable[[], object]] = {}
     for r in runs:
-        trainers = [Trainer(make_config({**base, **SHAPES[shape], "seed": seed0 + s, **overrides})) for s in range(r)]
+        trainers = benchmark_runs(shape, r, overrides, seed0)
         steps[str(r)] = functools.partial(train_steps, trainers)
     device = trainers[0].device
     if reference and set(overrides) <= RUNTIME_FIELDS:  # the reference knows the default setup only

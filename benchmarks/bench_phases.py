@@ -24,14 +24,12 @@ from collections import defaultdict
 from collections.abc import Callable
 
 import torch
-from bench_multirun import SHAPES, _sync
+from bench_multirun import SHAPES, _sync, benchmark_runs
 
 from gfn_lib import rewards
 from gfn_lib import trainer as trainer_module
 from gfn_lib.cli import parse_overrides
-from gfn_lib.config import make_config
 from gfn_lib.policy import PolicyStack
-from gfn_lib.study.specs import load_setup
 from gfn_lib.trainer import Trainer, train_steps
 
 PHASES: dict[str, tuple[object, str]] = {
@@ -76,10 +74,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE")
     args = parser.parse_args()
-    published = load_setup("published", "benchmarks/bench_phases.py")
-    base = {**published, "reward": "table", "wandb_mode": "disabled", "warmup_steps": 0, "n_steps": 10**6}
-    stacks = {r: [Trainer(make_config({**base, **SHAPES[args.shape], "seed": s, **parse_overrides(args.set)}))
-                  for s in range(r)] for r in args.runs}  # fmt: skip
+    stacks = {r: benchmark_runs(args.shape, r, parse_overrides(args.set)) for r in args.runs}
     device = next(iter(stacks.values()))[0].device
     spent = time_phases(device)
     rounds: dict[int, list[dict[str, float]]] = {r: [] for r in args.runs}

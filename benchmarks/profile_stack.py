@@ -11,13 +11,11 @@ from __future__ import annotations
 import argparse
 import time
 
-from bench_multirun import SHAPES, _sync
+from bench_multirun import SHAPES, _sync, benchmark_runs
 from torch.profiler import ProfilerActivity, profile
 
 from gfn_lib.cli import parse_overrides
-from gfn_lib.config import make_config
-from gfn_lib.study.specs import load_setup
-from gfn_lib.trainer import Trainer, train_steps
+from gfn_lib.trainer import train_steps
 
 
 def main() -> None:
@@ -29,10 +27,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=12)
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE")
     args = parser.parse_args()
-    published = load_setup("published", "benchmarks/profile_stack.py")
-    base = {**published, "reward": "table", "wandb_mode": "disabled", "warmup_steps": 0, "n_steps": 10**6}
-    trainers = [Trainer(make_config({**base, **SHAPES[args.shape], "seed": s, **parse_overrides(args.set)}))
-                for s in range(args.runs)]  # fmt: skip
+    trainers = benchmark_runs(args.shape, args.runs, parse_overrides(args.set))
     device = trainers[0].device
     for _ in range(args.warmup):
         train_steps(trainers)

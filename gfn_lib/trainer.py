@@ -433,9 +433,9 @@ def train_steps(trainers: Sequence[Trainer]) -> list[dict[str, Any]]:
         stats = _update_runs(trainers, ev, traj.lengths, log_rs, targets)  # [R, 15]
     for tr in trainers:
         tr.step += 1
+    batch_stats = stack_metrics(first.env, traj.actions, traj.lengths)  # [R, 4]
     # everything the logs need crosses to the host here, once per stack (the trainer's only read-back; forking the
     # generators and some rewards' running state still read back on their own)
-    batch_stats = stack_metrics(first.env, traj.actions, traj.lengths)  # [R, 4]
     stats, batch_stats, actions, lengths, reward = (
         t.cpu() for t in (stats, batch_stats, traj.actions, traj.lengths, log_rs.exp())
     )  # fmt: skip

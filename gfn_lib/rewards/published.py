@@ -144,9 +144,9 @@ class Backbone(nn.Module):
         tolerance: a larger matrix product may add in another order), the width-dependent batch-padded
         pooling included."""
         idx = torch.tensor(list(runs), device=actions.device)
-        B = actions.shape[1]
-        tok, h = self._forward(actions[idx].flatten(0, 1), lengths[idx].flatten(0, 1))  # [N B, W], [N B, W, D]
-        widths = (lengths[idx].amax(1) + 2).tolist()  # one read-back for all runs
+        B, their_lengths = actions.shape[1], lengths[idx]  # [N, B]
+        tok, h = self._forward(actions[idx].flatten(0, 1), their_lengths.flatten(0, 1))  # [N B, W], [N B, W, D]
+        widths = (their_lengths.amax(1) + 2).tolist()  # one read-back for all runs
         self._shared = [(actions[r], lengths[r], tok[i * B : (i + 1) * B, :w], h[i * B : (i + 1) * B, :w])
                         for i, (r, w) in enumerate(zip(runs, widths))]  # fmt: skip
         try:
