@@ -6,6 +6,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PROFILE ?=
+# seeds of reward-C whose first step the report's "Where runs start" surveys (gfn-study starts; ~130 s on 2 cores)
+START_SEEDS ?= 192
 # pytest-xdist workers for make test (auto: one per core; 1: the tests in one process)
 TEST_WORKERS ?= auto
 
@@ -19,22 +21,25 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
-## make study: the profile's runs (the six documented runs, reward-C x 3 seeds) + the report (profile: full with CUDA, cpu without; PROFILE=smoke|cpu|full)
+## make study: the profile's runs (the six documented runs, reward-C x 3 seeds), the survey of where runs start, + the report (profile: full with CUDA, cpu without; PROFILE=smoke|cpu|full)
 study: $(STAMP)
 	$(VENV)/bin/gfn-study sweep $(if $(PROFILE),--profile $(PROFILE))
+	$(VENV)/bin/gfn-study starts --seeds $(START_SEEDS) $(if $(PROFILE),--profile $(PROFILE))
 	$(VENV)/bin/gfn-study report $(if $(PROFILE),--profile $(PROFILE))
 
 ## make study-all: every run in params/ (documented, ablations, sensitivity), then the report
 study-all: $(STAMP)
 	$(VENV)/bin/gfn-study sweep --all $(if $(PROFILE),--profile $(PROFILE))
+	$(VENV)/bin/gfn-study starts --seeds $(START_SEEDS) $(if $(PROFILE),--profile $(PROFILE))
 	$(VENV)/bin/gfn-study report $(if $(PROFILE),--profile $(PROFILE))
 
 ## make study-timing: what the report's timing verdicts need (issue 12): reward-C, phase3b-entropy-0.00 and every
-## ablation in params/, 3 seeds each (78 runs: ~3 h estimated on a 2-core CPU at the cpu profile: ~3.5 min a run,
+## ablation in params/, 3 seeds each (81 runs: ~3 h estimated on a 2-core CPU at the cpu profile: ~3.5 min a run,
 ## two at a time, and ~25 min for each of the three runs of ablation-dropout-scoring-recompute), then the report
 TIMING_RUNS := gflownet-reward-C-improved-10k phase3b-entropy-0.00-10k $(sort $(basename $(notdir $(wildcard params/ablation-*.yaml))))
 study-timing: $(STAMP)
 	$(VENV)/bin/gfn-study sweep --seeds 3 $(if $(PROFILE),--profile $(PROFILE)) $(TIMING_RUNS)
+	$(VENV)/bin/gfn-study starts --seeds $(START_SEEDS) $(if $(PROFILE),--profile $(PROFILE))
 	$(VENV)/bin/gfn-study report $(if $(PROFILE),--profile $(PROFILE))
 
 ## make test: every test (unit, convergence, resume-after-kill, CLI, sweep, pipeline) + the notebooks via nbmake (smoke)

@@ -11,6 +11,8 @@ folders (``run.json``, ``config``, ``metrics.csv``, ``samples.csv``, checkpoints
     python benchmarks/direct_run.py gflownet-reward-C-improved-10k:42 gflownet-reward-C-improved-10k:43 \\
         gflownet-baseline-10k --profile full                                       # one stack of three runs
     python benchmarks/direct_run.py gflownet-baseline-10k --profile full --set cuda_graph=true
+    python benchmarks/direct_run.py --profile full    # no names: the profile's runs, one seed each, one stack
+                                                      # (the six documented runs: benchmarks/gpu_*.sh)
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ import sys
 
 from gfn_lib.cli import parse_overrides
 from gfn_lib.config import ConfigError
-from gfn_lib.study import load_run, notebook
+from gfn_lib.study import load_profile, load_run, notebook
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", metavar="RUN[:SEED]", help="runs in params/ or YAML paths (several: one stack)")
+    parser.add_argument("runs", nargs="*", metavar="RUN[:SEED]",
+                        help="runs in params/ or YAML paths (several: one stack); none: the profile's runs")  # fmt: skip
     parser.add_argument("--profile", default=None)
     parser.add_argument("--seed", type=int, default=None, help="default: each run's first seed (its params' seeds)")
     parser.add_argument("--wandb", choices=["offline", "online", "disabled"], default=None)
@@ -36,7 +39,7 @@ def main() -> int:
         overrides = {**parse_overrides(args.set), **({"wandb_mode": args.wandb} if args.wandb else {})}
         common = {"profile": args.profile, "overrides": overrides or None}
         members = []
-        for item in args.runs:
+        for item in args.runs or list(load_profile(args.profile).runs):
             name, _, seed = item.partition(":")
             members.append({**load_run(name).parameters(), "seed": int(seed) if seed else args.seed})
         setups = notebook.setup_runs(members, common)

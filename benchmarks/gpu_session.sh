@@ -42,13 +42,11 @@ step "memo, eager (early stop) + plain reference" $py benchmarks/bench_multirun.
 echo "benchmarks done at $(( $(date +%s) - start )) s" >> "$out/machine.txt"
 
 # the memo's six documented runs (full profile) as one stack (they share the policy shape: TrainConfig.stack_key)
-members="gflownet-baseline-10k gflownet-reward-A-trained-10k gflownet-reward-B-esm2pll-10k gflownet-reward-C-improved-10k"
-members="$members phase3b-stb-validation-10k phase3b-entropy-0.00-10k"
 while [ -n "$(jobs -r)" ] && [ "$(left)" -gt 60 ]; do sleep 2; done  # the reward models (a run trains one not cached)
 runs_s=$(( $(left) - 70 ))
 echo "stack of six: ${runs_s} s from $(( $(date +%s) - start )) s" >> "$out/machine.txt"
 if [ "$runs_s" -gt 20 ]; then
-  timeout -s TERM "$runs_s" $py benchmarks/direct_run.py $members --profile full --wandb disabled > "$logs/stack.log" 2>&1
+  timeout -s TERM "$runs_s" $py benchmarks/direct_run.py --profile full --wandb disabled > "$logs/stack.log" 2>&1
   echo "stack rc=$?" >> "$out/machine.txt"
 fi
 cp "$logs/stack.log" "$out/stack.log" 2>/dev/null

@@ -17,12 +17,10 @@ mkdir -p "$out"
 log=$out/machine.txt
 (nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true; $py -c "import torch; print('torch', torch.__version__)") > "$log" 2>&1
 
-members="gflownet-baseline-10k gflownet-reward-A-trained-10k gflownet-reward-B-esm2pll-10k gflownet-reward-C-improved-10k"
-members="$members phase3b-stb-validation-10k phase3b-entropy-0.00-10k"
 runs_s=$(( $(left) - 40 ))
 echo "stack of six: up to ${runs_s} s, started $(date -u +%T)" >> "$log"
 t0=$(date +%s)
-timeout -s TERM "$runs_s" $py benchmarks/direct_run.py $members --profile full --wandb disabled > "$out/stack.log" 2>&1
+timeout -s TERM "$runs_s" $py benchmarks/direct_run.py --profile full --wandb disabled > "$out/stack.log" 2>&1
 rc=$?
 echo "stack rc=$rc after $(( $(date +%s) - t0 )) s wall (direct_run: rewards loaded, six trainers built, 10,000 steps)" >> "$log"
 

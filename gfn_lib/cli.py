@@ -5,6 +5,7 @@
     gfn-study report [--profile P]                                 # memo notebook -> outputs/<P>/memo.html
     gfn-study sweep [NAME ...] [--seeds N] [--address tcp://...]   # seeds x runs on Dask distributed
     gfn-study train --out DIR [--config FILE] [--set field=value]  # one config, no notebook
+    gfn-study starts [NAME] [--profile P] [--seeds N]              # step-0 rows of N seeds -> outputs/<P>/starts.csv
 
 A NAME is a run in ``params/`` (see ``gfn-study list``) or a path to your own YAML file.
 Without NAMEs, ``run`` and ``sweep`` take the profile's runs (``runs`` in
@@ -131,6 +132,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_starts(args: argparse.Namespace) -> int:
+    from gfn_lib import study
+    from gfn_lib.config import ConfigError
+    from gfn_lib.memo.traps import published_figure
+    from gfn_lib.study import starts
+
+    spec, profile = study.load_run(args.name), study.load_profile(args.profile)
+    if args.seeds < 1 or args.stack < 1:
+        raise ConfigError(f"--seeds and --stack: must be >= 1, got {args.seeds} and {args.stack}")
+    overrides = parse_overrides(args.set)
+    study.resolve_config(spec, profile, 0, **overrides)  # a bad --set fails here, before any work
+    table = starts.starting_points(spec, profile, range(args.seeds), args.stack, overrides)
+    path = starts.write_starts(table, study.outputs_root() / profile.name / starts.STARTS_FILE)
+    figure = published_figure("mean_log_pf", 0, spec.name)  # (low, high) or None
+    lo, hi = table["mean_log_pf"].min(), table["mean_log_pf"].max()
+    print(f"{spec.name}, profile {profile.name}: step-0 mean log P_F of {len(table)} seeds {lo:.1f} .. {hi:.1f} -> {path}")
+    if figure is not None:
+        value = figure[0]
+        print(f"published {value:g}: {starts.share_at_or_above(table, value):.1%} of the seeds start at or above it; "
+              f"closest seeds {starts.closest_seeds(table, value, 3)}")  # fmt: skip
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gfn-study", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -177,6 +201,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="override config fields")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("starts", help="where runs start: the step-0 metrics of seeds 0..N-1 of one run (outputs/<profile>/starts.csv)")
+    p.add_argument("name", nargs="?", default="gflownet-reward-C-improved-10k", metavar="NAME",
+                   help="a run in params/ or a YAML path (default: reward-C, whose step 0 was published)")  # fmt: skip
+    p.add_argument("--profile", default=None)
+    p.add_argument("--seeds", type=int, default=64, help="seeds 0..N-1 (default 64)")
+    p.add_argument("--stack", type=int, default=8, help="seeds per stacked step (memory: 8 memo-shape runs ~ 1 GB)")
+    p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="override config fields")
+    p.set_defaults(func=cmd_starts)
     return parser
 
 

@@ -207,14 +207,14 @@ TABLES = [
     "budget_table", "evidence_table", "factors_table", "timing_table", "log_pf_decomposition_table",
     "implied_log_z_table", "log_z_fix_table", "claims_table", "assumptions_table", "sensitivity_table",
     "sensitivity_scores", "analyzed_runs_table", "ablation_outcomes_table", "escape_predictions_table",
-    "timing_models_table", "loss_after_escape_table", "dropout_scoring_table", "rounding_table",
+    "timing_models_table", "loss_after_escape_table", "dropout_scoring_table", "rounding_table", "starts_table",
 ]
 """Every table function the memo notebook calls (plus the sensitivity scores behind its sentence)."""
 
 SENTENCES = [
     "status_sentence", "published_sentence", "example_sentence", "trap_sentence", "decomposition_sentence",
     "log_z_sentence", "claims_sentence", "assumptions_sentence", "sensitivity_sentence", "timing_answer",
-    "timing_predictions_sentence", "dropout_scoring_sentence", "rounding_sentence",
+    "timing_predictions_sentence", "dropout_scoring_sentence", "rounding_sentence", "starts_sentence",
 ]
 """Every sentence function the memo notebook calls with the study."""
 

@@ -129,3 +129,16 @@ def test_bench_phases_splits_a_stacked_step_and_states_the_bound():
     phases = sum(float(cells[2]) for name, cells in rows.items() if name != "step")  # R = 2's ms, "other" included
     assert abs(phases - float(rows["step"][2])) < 0.5  # the phases and the rest add up to the step
     assert "R = 2:" in out and "if the decode loop of 2 runs cost what one run's does" in out
+
+
+def test_direct_run_without_names_trains_the_profiles_runs_as_one_stack(tmp_path):
+    """What ``gpu_six_runs.sh`` and ``gpu_session.sh`` run: no names = the profile's runs, one seed each."""
+    import os
+
+    from gfn_lib import study
+
+    env = {**os.environ, "GFN_OUTPUTS": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, str(BENCHMARKS / "direct_run.py"), "--profile", "smoke", "--wandb", "disabled",
+                    "--set", "n_steps=6"], capture_output=True, text=True, check=True, cwd=BENCHMARKS.parent, env=env)  # fmt: skip
+    finished = {p.parent.parent.name for p in (tmp_path / "smoke" / "runs").glob("*/seed-42/FINISHED")}
+    assert finished == set(study.load_profile("smoke").runs) and len(finished) == 6

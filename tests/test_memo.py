@@ -528,3 +528,40 @@ def test_analyzed_runs_say_which_cpu_kernels_computed_each_seed(tmp_path):
     assert t.loc[memo.EXAMPLE_RUN, "Computed on"] == (
         "AVX512 (cpu family 6 model 207 stepping 2), 1 thread (42, 44); "
         "AVX2 (cpu family 6 model 207 stepping 2), 2 threads, ATEN_CPU_CAPABILITY=avx2 (43)")
+
+
+def test_starts_table_places_the_published_start_among_the_surveyed_seeds(tmp_path):
+    """The survey (``starts.csv``) read against reward-C's and ``ablation-published-start``'s first logged rows:
+    the published start's share, each seed's share, the check that a run's first row is its survey row, and
+    the start run's escapes against rounding's span."""
+    assert "No survey of starting points" in memo.starts_sentence(memo.load_study(PROFILE, tmp_path))
+    df = fixture.with_composition(curves(None), (100, 600))
+    write_run(tmp_path, memo.EXAMPLE_RUN, 42, df)
+    write_run(tmp_path, memo.EXAMPLE_RUN, 43, fixture.with_composition(curves(None), (100, 400)))
+    meta = {"run": memo.START_RUN, "group": "ablation", "base": memo.EXAMPLE_RUN, "setup": "published",
+            "reward": "improved-published"}  # fmt: skip
+    write_run(tmp_path, memo.START_RUN, 14, fixture.with_composition(curves(None), (60, None)), meta=meta)
+    write_run(tmp_path, memo.START_RUN, 64, fixture.with_composition(curves(None), (60, None)), meta=meta)
+    first = float(df.sort_values("step")["mean_log_pf"].iloc[0])
+    values = {s: -80.0 + s for s in range(10)}  # -80 .. -71
+    values.update({42: first, 43: first, 14: first, 64: first + 1.0})  # seed 64's row is not its run's: counted
+    survey = pd.DataFrame({"run": memo.EXAMPLE_RUN, "profile": PROFILE, "seed": list(values),
+                           "mean_log_pf": list(values.values()), "mean_length": 20.0})  # fmt: skip
+    (tmp_path / PROFILE).mkdir(parents=True, exist_ok=True)
+    survey.to_csv(tmp_path / PROFILE / "starts.csv", index=False)
+    st = memo.load_study(PROFILE, tmp_path)
+    text = memo.starts_sentence(st)
+    published = memo.PUBLISHED_FIGURES.query("metric == 'mean_log_pf' and step == 0")["low"].iloc[0]
+    above = sum(v >= published for v in values.values())
+    assert f"Over {len(values)} seeds of reward-C" in text
+    assert f"({above} of {len(values)}) start at or above the published run's {published:.1f}" in text
+    assert "3 of 4 run seeds in it logged the same step-0 mean log P_F" in text
+    assert "(`ablation-published-start`: 14, 64), 2 of 2 seeds trapped and escaped at never (2/2 seeds)" in text
+    assert "trapped in at least 2 of 2 and not beyond rounding: **not judged: no span of nudged runs here**" in text
+    t = memo.starts_table(st)
+    assert t["Run"].tolist()[:2] == ["reward-C-improved (published, quoted)", f"survey: reward-C seeds 0–64 ({len(values)}), step 0 only"]
+    assert t["Seed"].tolist()[2:] == ["42", "43", "14", "64"]
+    share_42 = sum(v >= first for v in values.values()) / len(values)
+    ours = t.iloc[2:].set_index("Seed")  # the published row is seed 42 too
+    assert ours.loc["42", "Surveyed seeds starting at or above"] == f"{share_42:.0%}"
+    assert ours.loc["14", "Escape"] == "never"

@@ -30,6 +30,11 @@ def test_smoke_study_and_report(tmp_path):
         for seed in seeds:
             assert study.run_status(study.run_dir("smoke", name, seed, tmp_path)) == "finished", (name, seed)
     assert "Kernel is running over TCP" not in run.stdout + run.stderr  # IPC kernels: progress, not warnings
+    starts = subprocess.run(  # make study's survey of where runs start, seeds 0-44: reward-C's 42-44 among them
+        [sys.executable, "-m", "gfn_lib.cli", "starts", "--profile", "smoke", "--seeds", "45"], env=env, cwd=REPO,
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert starts.returncode == 0 and "published -27.91:" in starts.stdout, starts.stdout + starts.stderr
 
     report = subprocess.run(
         [sys.executable, "-m", "gfn_lib.cli", "report", "--profile", "smoke"], env=env, cwd=REPO,
@@ -39,9 +44,10 @@ def test_smoke_study_and_report(tmp_path):
     html = (tmp_path / "smoke" / "memo.html").read_text()
     for heading in ("Example: <code>reward-C-improved</code> run", "Explosion timing", "Training configuration",
                     "Analyzed runs", "Claims vs evidence", "What would change the timing", "Published vs ours",
-                    "Stand-ins and assumptions"):  # fmt: skip
+                    "Stand-ins and assumptions", "Where runs start"):  # fmt: skip
         assert heading.lower() in html.lower(), heading
     assert "zcb95gyl" in html and "8rflp7l6" in html  # run records made it into the tables
+    assert "Over 45 seeds of reward-C at this profile" in html and "3 of 3 run seeds in it logged the same" in html
     assert "def " not in html and "import " not in html  # code hidden
     figures = {p.name for p in (tmp_path / "smoke" / "figures").iterdir()}
     assert {"loss_explosions.png", "loss_explosions.svg"} <= figures

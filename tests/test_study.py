@@ -106,6 +106,7 @@ def test_ablations_change_the_published_reward_c_run_as_documented():
     assert diffs["ablation-8-layers"] == {"n_layers": 8} and diffs["ablation-batch-16"] == {"batch_size": 16}
     assert diffs["ablation-log-z-lr-0.1"] == {"log_z_lr": 0.1} and diffs["ablation-logvar"] == {"loss": "logvar"}
     assert diffs["ablation-subtb"] == {"loss": "subtb", "subtb_lambda": 0.9}
+    assert diffs["ablation-published-start"] == {}  # only its seeds differ (those whose step 0 is the published one's)
 
 
 def test_our_first_assumptions_are_a_sensitivity_run():
@@ -159,6 +160,9 @@ def test_unknown_profile_and_run_are_clear_errors():
         (lambda d: ["run", str(_tiny_yaml(d, base="no-such-run")), "--profile", "smoke"], "tiny.yaml: field 'base': unknown run"),
         (lambda d: ["run", str(_empty_yaml(d)), "--profile", "smoke"], "empty.yaml: empty file"),
         (lambda d: ["run", "--profile", "smoke", "--seeds", "0"], "--seeds"),
+        (lambda d: ["starts", "no-such-run", "--profile", "smoke"], "unknown run 'no-such-run'"),
+        (lambda d: ["starts", "--profile", "smoke", "--seeds", "0"], "--seeds"),
+        (lambda d: ["starts", "--profile", "smoke", "--set", "min_len=40"], "(profile smoke; overridden: min_len): field 'min_len'"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, make_args, words):
@@ -188,7 +192,7 @@ def test_malformed_params_file(tmp_path):
 
 
 def test_help_everywhere(tmp_path):
-    for cmd in ([], ["run"], ["list"], ["report"], ["sweep"], ["train"]):
+    for cmd in ([], ["run"], ["list"], ["report"], ["sweep"], ["train"], ["starts"]):
         res = _cli(tmp_path, *cmd, "--help")
         assert res.returncode == 0 and "usage: gfn-study" in res.stdout
 
@@ -209,6 +213,15 @@ def test_help_and_bad_input_import_only_what_they_need(tmp_path):
 
 
 # ---- CLI: execution ------------------------------------------------------------------------
+def test_starts_writes_the_survey_of_the_first_steps(tmp_path):
+    out = tmp_path / "outputs"
+    res = _cli(out, "starts", str(_tiny_yaml(tmp_path)), "--profile", "smoke", "--seeds", "3", "--stack", "2")
+    assert res.returncode == 0, res.stderr
+    survey = pd.read_csv(out / "smoke" / "starts.csv")
+    assert survey["seed"].tolist() == [0, 1, 2] and set(survey["run"]) == {"tiny"}
+    assert "tiny, profile smoke: step-0 mean log P_F of 3 seeds" in res.stdout and "published" not in res.stdout
+
+
 @pytest.mark.slow
 def test_run_then_skip_then_force(tmp_path):
     out = tmp_path / "outputs"

@@ -24,6 +24,8 @@ Modules, one concept each, in the order the report uses them:
     assumptions stand-ins and assumptions: setup fields with sources, reward stand-ins, profile
     dropout     reward-C under each dropout_scoring setting (the published sampler and our two)
     rounding    reward-C beside the same seeds nudged by one float32 step (the escape's noise floor)
+    starts      where runs start: the published step 0 among many seeds (gfn-study starts), and
+                reward-C from the seeds closest to it
     text        the sentences printed next to the tables
     figures     make_figures (drawn by gfn_lib.plots)
 
@@ -39,6 +41,7 @@ from gfn_lib.memo.figures import make_figures
 from gfn_lib.memo.mechanism import LOG_Z_FIX_RUNS, implied_log_z_table, log_pf_decomposition_table, log_z_fix_table
 from gfn_lib.memo.published import PUBLISHED_FIGURES, PUBLISHED_METRICS
 from gfn_lib.memo.rounding import beyond_rounding, median_escape, nudge_runs, rounding_range, rounding_sentence, rounding_table
+from gfn_lib.memo.starts import START_RUN, starts_sentence, starts_table
 from gfn_lib.memo.published_vs_ours import (
     MATCH_TOLERANCE,
     Comparison,
@@ -144,6 +147,7 @@ __all__ = [
     "log_pf_falls", "log_z_fix_table", "log_z_sentence", "loss_after_escape_table", "model_verdicts", "make_figures", "memo_length_bound_sentence",
     "predicted_direction", "prediction_verdict", "published_comparisons", "published_rule_text",
     "published_sentence", "published_trap_row", "published_vs_ours_table", "read_setup", "reward_info", "nudge_runs", "rounding_sentence", "rounding_table", "rounding_range", "median_escape", "beyond_rounding",
+    "START_RUN", "starts_sentence", "starts_table",
     "runs_overview", "seed_config", "seed_decomposition", "seed_trap", "sensitivity_checks", "sensitivity_runs",
     "sensitivity_scores", "sensitivity_sentence", "sensitivity_table", "short_name", "spread",
     "status_sentence", "step_spread", "styled", "timing_answer", "timing_models_table", "timing_predictions_sentence",

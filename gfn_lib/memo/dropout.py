@@ -18,7 +18,7 @@ import pandas as pd
 from gfn_lib.memo.cells import NA, fmt_num, median
 from gfn_lib.memo.published_vs_ours import value_near
 from gfn_lib.memo.runs import RunGroup, SeedRun, Study
-from gfn_lib.memo.traps import PUBLISHED_TRAP_ESCAPE, PUBLISHED_TRAP_ONSET, published_figure
+from gfn_lib.memo.traps import published_figure, published_trap_cells, trap_cells
 
 WINDOW = (1800, 3000)
 """Memo steps over which the ablations' written predictions judge the trap's confidence (mean log P_F)."""
@@ -44,7 +44,6 @@ def window_log_pf(st: Study, s: SeedRun) -> float:
 
 
 def _seed_row(st: Study, g: RunGroup, s: SeedRun) -> dict[str, Any]:
-    t = s.trap
     row = {
         "dropout_scoring": g.config.dropout_scoring, "Run": g.short_name, "Seed": str(s.seed),
         "Status": s.status, "First step's mean log P_F": fmt_num(first_log_pf(s), ".1f"),
@@ -52,10 +51,7 @@ def _seed_row(st: Study, g: RunGroup, s: SeedRun) -> dict[str, Any]:
     }
     for m in READ_AT:
         row[f"mean log P_F at ≈ memo {m:,}"] = fmt_num(value_near(s.metrics, "mean_log_pf", st.to_run_step(m)), ".1f")
-    if t is None:
-        return {**row, "Trap onset": "not logged", "Escape": NA}
-    return {**row, "Trap onset": st.memo_step_cell(t.onset_step, "never") if t.trapped else "no trap",
-            "Escape": st.memo_step_cell(t.escape_step, "never") if t.trapped else NA}  # fmt: skip
+    return {**row, **trap_cells(st, s)}
 
 
 def published_row() -> dict[str, Any]:
@@ -67,8 +63,7 @@ def published_row() -> dict[str, Any]:
     for m in READ_AT:
         v = published_figure("mean_log_pf", m)
         row[f"mean log P_F at ≈ memo {m:,}"] = fmt_num(v[0], ".1f") if v else NA
-    esc = PUBLISHED_TRAP_ESCAPE
-    return {**row, "Trap onset": f"≈ {PUBLISHED_TRAP_ONSET:,}", "Escape": f"≈ {esc[0]:,}–{esc[1]:,}"}
+    return {**row, **published_trap_cells()}
 
 
 def dropout_scoring_table(st: Study) -> pd.DataFrame:

@@ -52,6 +52,21 @@ def published_figure(metric: str, step: int, run: str = EXAMPLE_RUN) -> tuple[fl
     return None if hit.empty else (float(hit.low.iloc[0]), float(hit.high.iloc[0]))
 
 
+def trap_cells(st: Study, s: SeedRun) -> dict[str, str]:
+    """A seed's trap as the cells "Trap onset" and "Escape" (memo steps), as the dropout and start tables write them."""
+    t = s.trap
+    if t is None:
+        return {"Trap onset": "not logged", "Escape": NA}
+    return {"Trap onset": st.memo_step_cell(t.onset_step, "never") if t.trapped else "no trap",
+            "Escape": st.memo_step_cell(t.escape_step, "never") if t.trapped else NA}  # fmt: skip
+
+
+def published_trap_cells() -> dict[str, str]:
+    """The published reward-C trap (quoted) as the cells of :func:`trap_cells`."""
+    esc = PUBLISHED_TRAP_ESCAPE
+    return {"Trap onset": f"≈ {PUBLISHED_TRAP_ONSET:,}", "Escape": f"≈ {esc[0]:,}–{esc[1]:,}"}
+
+
 def published_trap_row() -> dict[str, Any]:
     """The published reward-C trap as a row of :func:`trap_table` (every figure quoted)."""
     esc = PUBLISHED_TRAP_ESCAPE
