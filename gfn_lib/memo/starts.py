@@ -105,7 +105,8 @@ def starts_sentence(st: Study) -> str:
                  f"step-0 mean log P_F.")  # fmt: skip
     g = st.get(START_RUN)
     if g is None or not g.finished:
-        return text + f" `{START_RUN}` (reward-C from the seeds closest to the published start) has not finished here."
+        return text + (f" `{START_RUN}` (reward-C from the seeds closest to the published start) has not finished "
+                       f"here (`gfn-study sweep {START_RUN} --seeds 3 --profile {st.profile.name}` runs it).")  # fmt: skip
     trapped = [s for s in g.finished if s.trap is not None and s.trap.trapped]
     escapes = [s.trap.escape_step for s in trapped]
     beyond = beyond_rounding(rounding_range(st), median_escape(st, g))
