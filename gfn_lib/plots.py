@@ -353,6 +353,28 @@ def plot_escape_grid(base: tuple[str, SeedCurves], variants: dict[str, SeedCurve
     return fig
 
 
+def plot_starts(survey: pd.Series | None, published: float | None, marks: dict[str, list[float]],
+                title: str = "") -> plt.Figure:
+    """Where runs start: a histogram of the surveyed seeds' step-0 mean log P_F (``survey``), the published
+    value (quoted) as a dashed line, and each run's seeds (``marks``: label -> values) as ticks under it."""
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    if survey is None or survey.empty:
+        _no_data(ax, "no survey of starting points (gfn-study starts)")
+    else:
+        ax.hist(survey, bins=30, color="0.75", edgecolor="white", label=f"surveyed seeds ({len(survey)})")
+        for i, (label, values) in enumerate(marks.items()):
+            ax.plot(values, [-0.4 - 0.5 * i] * len(values), "|", ms=14, mew=2, color=sns.color_palette("colorblind")[i],
+                    label=label)  # fmt: skip
+        if published is not None:
+            ax.axvline(published, color="0.2", ls="--", lw=1.2, label=f"published reward-C ({published:g}, quoted)")
+        ax.set_xlabel("step-0 mean log P_F (nats)")
+        ax.set_ylabel("seeds")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
+    ax.set_title(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
 def save_figure(fig: plt.Figure, folder, name: str, dpi: int = 110) -> list:
     """Write ``<folder>/<name>.png`` and ``.svg``; returns the two paths."""
     folder = Path(folder)

@@ -243,6 +243,7 @@ display(memo.styled(memo.rounding_table(st)))
 # %%
 display(Markdown(memo.starts_sentence(st)))
 display(memo.styled(memo.starts_table(st)))
+display(figs["starts"])
 
 # %% [markdown]
 # ## Beyond the memo: testing its claims

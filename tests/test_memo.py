@@ -339,7 +339,7 @@ def test_figures_written_for_synthetic_runs(synthetic, tmp_path):
     figs = memo.make_figures(synthetic)
     try:
         assert set(figs) == {"loss_explosions", "metrics_documented", "metrics_ablations", "metrics_sensitivity",
-                             "tb_residual", "log_pf_decomposition", "composition", "escape_grid"}
+                             "tb_residual", "log_pf_decomposition", "composition", "escape_grid", "starts"}
         grid = [ax for ax in figs["escape_grid"].axes if ax.get_visible() and ax.get_title()]
         assert {ax.get_title() for ax in grid} == {"ablation-log-z-lr-0.1", "ablation-lr-1e-3"}  # one panel per ablation
         # the trapped reward-C seed: its trap shaded and marked on the loss and composition figures

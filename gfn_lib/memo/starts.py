@@ -58,6 +58,13 @@ def _seed_rows(st: Study, g: RunGroup, starts: pd.DataFrame | None) -> list[dict
     return rows
 
 
+def start_marks(st: Study) -> dict[str, list[float]]:
+    """``{"<run> seeds": [step-0 mean log P_F of each seed with data]}`` for reward-C and :data:`START_RUN`
+    (the ticks of the report's figure)."""
+    return {f"{g.short_name} seeds": [first_log_pf(s) for s in g.with_data]
+            for name in (EXAMPLE_RUN, START_RUN) if (g := st.get(name)) is not None and g.with_data}  # fmt: skip
+
+
 def starts_table(st: Study) -> pd.DataFrame:
     """The published start (quoted), the survey's spread, then each seed of reward-C and of
     :data:`START_RUN`: its first logged row, the share of surveyed seeds starting at or above it, its trap."""
