@@ -5,7 +5,7 @@
     gfn-study report [--profile P]                                 # memo notebook -> outputs/<P>/memo.html
     gfn-study sweep [NAME ...] [--seeds N] [--address tcp://...]   # seeds x runs on Dask distributed
     gfn-study train --out DIR [--config FILE] [--set field=value]  # one config, no notebook
-    gfn-study starts [NAME] [--profile P] [--seeds N]              # step-0 rows of N seeds -> outputs/<P>/starts.csv
+    gfn-study starts [NAME] [--profile P] [--seeds N]              # step-0 rows of N seeds -> outputs/<P>/starts/<NAME>.csv
 
 A NAME is a run in ``params/`` (see ``gfn-study list``) or a path to your own YAML file.
 Without NAMEs, ``run`` and ``sweep`` take the profile's runs (``runs`` in
@@ -144,7 +144,7 @@ def cmd_starts(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.set)
     study.resolve_config(spec, profile, 0, **overrides)  # a bad --set fails here, before any work
     table = starts.starting_points(spec, profile, range(args.seeds), args.stack, overrides)
-    path = starts.write_starts(table, study.outputs_root() / profile.name / starts.STARTS_FILE)
+    path = starts.write_starts(table, starts.starts_path(study.outputs_root() / profile.name, spec.name))
     figure = published_figure("mean_log_pf", 0, spec.name)  # (low, high) or None
     lo, hi = table["mean_log_pf"].min(), table["mean_log_pf"].max()
     print(f"{spec.name}, profile {profile.name}: step-0 mean log P_F of {len(table)} seeds {lo:.1f} .. {hi:.1f} -> {path}")
@@ -202,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("starts", help="where runs start: the step-0 metrics of seeds 0..N-1 of one run (outputs/<profile>/starts.csv)")
+    p = sub.add_parser("starts", help="where runs start: the step-0 metrics of seeds 0..N-1 of one run (outputs/<profile>/starts/<run>.csv)")
     p.add_argument("name", nargs="?", default="gflownet-reward-C-improved-10k", metavar="NAME",
                    help="a run in params/ or a YAML path (default: reward-C, whose step 0 was published)")  # fmt: skip
     p.add_argument("--profile", default=None)

@@ -236,7 +236,7 @@ display(memo.styled(memo.rounding_table(st)))
 # rule as ours: where does that fall among our seeds' first batches, and does a run that starts there trap and
 # escape differently?
 # `gfn-study starts` trains seeds 0..N−1 of reward-C one step each (the trainer's own first step, nothing else)
-# and keeps their step-0 rows (`starts.csv`). `ablation-published-start` is reward-C, unchanged, from the three
+# and keeps their step-0 rows (`starts/<run>.csv`). `ablation-published-start` is reward-C, unchanged, from the three
 # surveyed seeds closest to the published start. Its prediction, written before it ran: trapped in at least 2 of
 # 3 seeds, and a median escape inside the span of reward-C's and its nudged runs' (not beyond rounding).
 

@@ -16,6 +16,7 @@ import report_fixture as fixture
 
 from gfn_lib import memo, study
 from gfn_lib.config import TrainConfig, make_config
+from gfn_lib.study import starts
 
 PROFILE = "cpu"  # step_scale 0.2: memo step 6000 -> 1200; runs of 2000 steps
 N = 2000
@@ -531,7 +532,7 @@ def test_analyzed_runs_say_which_cpu_kernels_computed_each_seed(tmp_path):
 
 
 def test_starts_table_places_the_published_start_among_the_surveyed_seeds(tmp_path):
-    """The survey (``starts.csv``) read against reward-C's and ``ablation-published-start``'s first logged rows:
+    """The survey (``starts/<reward-C>.csv``) read against reward-C's and ``ablation-published-start``'s first logged rows:
     the published start's share, each seed's share, the check that a run's first row is its survey row, and
     the start run's escapes against rounding's span."""
     assert "No survey of starting points" in memo.starts_sentence(memo.load_study(PROFILE, tmp_path))
@@ -547,8 +548,7 @@ def test_starts_table_places_the_published_start_among_the_surveyed_seeds(tmp_pa
     values.update({42: first, 43: first, 14: first, 64: first + 1.0})  # seed 64's row is not its run's: counted
     survey = pd.DataFrame({"run": memo.EXAMPLE_RUN, "profile": PROFILE, "seed": list(values),
                            "mean_log_pf": list(values.values()), "mean_length": 20.0})  # fmt: skip
-    (tmp_path / PROFILE).mkdir(parents=True, exist_ok=True)
-    survey.to_csv(tmp_path / PROFILE / "starts.csv", index=False)
+    starts.write_starts(survey, starts.starts_path(tmp_path / PROFILE, memo.EXAMPLE_RUN))
     st = memo.load_study(PROFILE, tmp_path)
     text = memo.starts_sentence(st)
     published = memo.PUBLISHED_FIGURES.query("metric == 'mean_log_pf' and step == 0")["low"].iloc[0]

@@ -38,7 +38,8 @@ def test_closest_seeds_and_the_share_at_or_above_a_value():
 
 
 def test_the_survey_file_round_trips_and_a_failed_write_keeps_the_last(tmp_path, monkeypatch):
-    path = tmp_path / "cpu" / starts.STARTS_FILE
+    path = starts.starts_path(tmp_path / "cpu", "r")
+    assert path == tmp_path / "cpu" / "starts" / "r.csv"  # one file per run: another run's survey never replaces it
     assert starts.read_starts(path) is None
     old = pd.DataFrame({"run": "r", "profile": "cpu", "seed": [0, 1], "mean_log_pf": [-60.5, -30.25]})
     starts.write_starts(old, path)
@@ -52,4 +53,4 @@ def test_the_survey_file_round_trips_and_a_failed_write_keeps_the_last(tmp_path,
         starts.write_starts(old.assign(seed=[5, 6]), path)
     monkeypatch.undo()
     pd.testing.assert_frame_equal(starts.read_starts(path), old)
-    assert [p.name for p in path.parent.iterdir()] == [starts.STARTS_FILE]  # no temporary file left
+    assert [p.name for p in path.parent.iterdir()] == ["r.csv"]  # no temporary file left

@@ -217,7 +217,7 @@ def test_starts_writes_the_survey_of_the_first_steps(tmp_path):
     out = tmp_path / "outputs"
     res = _cli(out, "starts", str(_tiny_yaml(tmp_path)), "--profile", "smoke", "--seeds", "3", "--stack", "2")
     assert res.returncode == 0, res.stderr
-    survey = pd.read_csv(out / "smoke" / "starts.csv")
+    survey = pd.read_csv(out / "smoke" / "starts" / "tiny.csv")
     assert survey["seed"].tolist() == [0, 1, 2] and set(survey["run"]) == {"tiny"}
     assert "tiny, profile smoke: step-0 mean log P_F of 3 seeds" in res.stdout and "published" not in res.stdout
 

@@ -1,6 +1,6 @@
 """The report's "Where runs start": the published reward-C run's first batch among many seeds of ours.
 
-The survey (``outputs/<profile>/starts.csv``, written by ``gfn-study starts``: :mod:`gfn_lib.study.starts`) holds
+The survey (``outputs/<profile>/starts/<reward-C>.csv``, written by ``gfn-study starts``: :mod:`gfn_lib.study.starts`) holds
 the step-0 metrics row of seeds 0..N-1 of reward-C. The published run started at a mean log P_F of -27.9 nats; the
 section says where that value falls among our seeds, where our reward-C seeds fall, and how the runs started from
 the seeds closest to it (``ablation-published-start``, same settings as reward-C) trapped and escaped beside
@@ -19,7 +19,7 @@ from gfn_lib.memo.quotes import EXAMPLE_RUN
 from gfn_lib.memo.rounding import beyond_rounding, median_escape, rounding_range
 from gfn_lib.memo.runs import RunGroup, SeedRun, Study
 from gfn_lib.memo.traps import published_figure, published_trap_cells, trap_cells
-from gfn_lib.study.starts import STARTS_FILE, read_starts, share_at_or_above
+from gfn_lib.study.starts import read_starts, share_at_or_above, starts_path
 
 START_RUN = "ablation-published-start"
 """Reward-C from the surveyed seeds closest to the published start."""
@@ -30,11 +30,8 @@ beyond rounding (:func:`~gfn_lib.memo.rounding.beyond_rounding` says "no")."""
 
 def survey(st: Study) -> pd.DataFrame | None:
     """The profile's survey of starting points (reward-C's rows only); None without one."""
-    starts = read_starts(st.folder / STARTS_FILE)
-    if starts is None:
-        return None
-    starts = starts[starts["run"] == EXAMPLE_RUN]
-    return starts if len(starts) else None
+    starts = read_starts(starts_path(st.folder, EXAMPLE_RUN))
+    return starts if starts is not None and len(starts) else None
 
 
 def published_start() -> float | None:
@@ -92,7 +89,7 @@ def starts_sentence(st: Study) -> str:
     starts, value = survey(st), published_start()
     if starts is None:
         return (f"No survey of starting points for this profile (`gfn-study starts --profile {st.profile.name}` "
-                f"writes `{STARTS_FILE}`): nothing to place the published start among.")  # fmt: skip
+                f"writes `{starts_path('<outputs>/' + st.profile.name, EXAMPLE_RUN)}`): nothing to place the published start among.")  # fmt: skip
     n = len(starts)
     share = share_at_or_above(starts, value)
     text = (f"Over {n} seeds of reward-C at this profile (seeds 0–{int(starts['seed'].max())}), the first batch's mean "

@@ -8,7 +8,7 @@ trainer itself (each seed's row is the one its run logs first; ``tests/test_star
 can be placed among them (:func:`share_at_or_above`, :func:`closest_seeds`).
 
 Each chunk of seeds is trained one step as a stack (:func:`gfn_lib.trainer.train_steps`), in memory: nothing is
-written but the table (:func:`write_starts`, atomic).
+written but the table (:func:`write_starts` to :func:`starts_path`, atomic).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from gfn_lib.study.specs import Profile, RunSpec, resolve_config
 START_COLUMNS = ("mean_log_pf", "mean_length", "mean_actions", "log_pf_per_action", "entropy", "letters_used")
 """Step-0 metrics kept per seed (columns of :func:`starting_points`)."""
 
-STARTS_FILE = "starts.csv"
-"""The survey's file under ``outputs/<profile>/`` (read by the report)."""
+STARTS_FOLDER = "starts"
+"""Surveys live in ``outputs/<profile>/starts/<run>.csv`` (:func:`starts_path`; the report reads reward-C's)."""
 
 
 def starting_points(spec: RunSpec, profile: Profile, seeds: Sequence[int], stack: int = 8,
@@ -56,6 +56,12 @@ def closest_seeds(starts: pd.DataFrame, value: float, n: int, column: str = "mea
     distance = (starts[column] - value).abs()
     order = sorted(range(len(starts)), key=lambda i: (distance.iloc[i], starts["seed"].iloc[i]))
     return [int(starts["seed"].iloc[i]) for i in order[:n]]
+
+
+def starts_path(profile_folder: str | Path, run: str) -> Path:
+    """Where the survey of ``run`` lives under a profile's outputs folder: one file per run, so surveying
+    another run never replaces the one the report reads."""
+    return Path(profile_folder) / STARTS_FOLDER / f"{run}.csv"
 
 
 def write_starts(starts: pd.DataFrame, path: str | Path) -> Path:
