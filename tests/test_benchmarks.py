@@ -1,6 +1,7 @@
 """The benchmarks' yardstick and entry point (`make bench`): the plain single-run reference does the
 work a run does, and the stack benchmark prints its table. Timing itself is never asserted."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -133,8 +134,6 @@ def test_bench_phases_splits_a_stacked_step_and_states_the_bound():
 
 def test_direct_run_without_names_trains_the_profiles_runs_as_one_stack(tmp_path):
     """What ``gpu_six_runs.sh`` and ``gpu_session.sh`` run: no names = the profile's runs, one seed each."""
-    import os
-
     from gfn_lib import study
 
     env = {**os.environ, "GFN_OUTPUTS": str(tmp_path), "OMP_NUM_THREADS": "1"}

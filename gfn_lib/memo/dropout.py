@@ -31,9 +31,9 @@ def dropout_runs(st: Study) -> list[RunGroup]:
     return st.one_change_runs("dropout_scoring")
 
 
-def first_log_pf(s: SeedRun) -> float:
+def first_log_pf(s: SeedRun) -> float | None:
     """``mean_log_pf`` of the seed's first logged step (the initial policy's)."""
-    return float(s.metrics.sort_values("step")["mean_log_pf"].iloc[0])
+    return s.first_value("mean_log_pf")
 
 
 def window_log_pf(st: Study, s: SeedRun) -> float:

@@ -103,6 +103,10 @@ class SeedRun:
     def finished(self) -> bool:
         return self.status == "finished" and self.has_data
 
+    def first_value(self, column: str) -> float | None:
+        """``column`` at the seed's first logged step (the initial policy's batch); None without that column."""
+        return float(self.metrics.sort_values("step")[column].iloc[0]) if column in self.metrics else None
+
     @property
     def last_step(self) -> int | None:
         return int(self.metrics["step"].iloc[-1]) if self.has_data else None

@@ -17,7 +17,7 @@ from gfn_lib.memo.cells import NA, fmt_num, seed_note, step_spread
 from gfn_lib.memo.dropout import first_log_pf
 from gfn_lib.memo.quotes import EXAMPLE_RUN
 from gfn_lib.memo.rounding import beyond_rounding, median_escape, rounding_range
-from gfn_lib.memo.runs import RunGroup, SeedRun, Study
+from gfn_lib.memo.runs import RunGroup, Study
 from gfn_lib.memo.traps import published_figure, published_trap_cells, trap_cells
 from gfn_lib.study.starts import read_starts, share_at_or_above, starts_path
 
@@ -40,17 +40,13 @@ def published_start() -> float | None:
     return None if figure is None else figure[0]
 
 
-def _first_length(s: SeedRun) -> float | None:
-    return float(s.metrics.sort_values("step")["mean_length"].iloc[0]) if "mean_length" in s.metrics else None
-
-
 def _seed_rows(st: Study, g: RunGroup, starts: pd.DataFrame | None) -> list[dict[str, str]]:
     rows = []
     for s in g.with_data:
         log_pf = first_log_pf(s)
         share = NA if starts is None else f"{share_at_or_above(starts, log_pf):.0%}"
         rows.append({"Run": g.short_name, "Seed": str(s.seed), "Status": s.status, "Step-0 mean log P_F": fmt_num(log_pf, ".1f"),
-                     "Step-0 mean length": fmt_num(_first_length(s), ".1f"),
+                     "Step-0 mean length": fmt_num(s.first_value("mean_length"), ".1f"),
                      "Surveyed seeds starting at or above": share, **trap_cells(st, s)})  # fmt: skip
     return rows
 
