@@ -558,6 +558,7 @@ def test_starts_table_places_the_published_start_among_the_surveyed_seeds(tmp_pa
     assert "3 of 4 run seeds in it logged the same step-0 mean log P_F" in text
     assert "(`ablation-published-start`: 14, 64), 2 of 2 seeds trapped and escaped at never (2/2 seeds)" in text
     assert "trapped in at least 2 of 2 and not beyond rounding: **not judged: no span of nudged runs here**" in text
+    starts.starts_path(tmp_path / PROFILE, memo.EXAMPLE_RUN).unlink()  # read once with the study: the table sees what the sentence saw
     t = memo.starts_table(st)
     assert t["Run"].tolist()[:2] == ["reward-C-improved (published, quoted)", f"survey: reward-C seeds 0–64 ({len(values)}), step 0 only"]
     assert t["Seed"].tolist()[2:] == ["42", "43", "14", "64"]

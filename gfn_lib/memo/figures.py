@@ -7,7 +7,7 @@ from typing import Any
 from gfn_lib import plots
 from gfn_lib.memo.quotes import EXAMPLE_RUN, MEMO_WINDOW
 from gfn_lib.memo.runs import RunGroup, SeedRun, Study, short_name
-from gfn_lib.memo.starts import published_start, start_marks, survey
+from gfn_lib.memo.starts import published_start, start_marks
 from gfn_lib.memo.traps import PUBLISHED_TRAP_ESCAPE, PUBLISHED_TRAP_ONSET
 from gfn_lib.memo.verdicts import sensitivity_runs
 
@@ -60,7 +60,7 @@ def make_figures(st: Study, save: bool = True) -> dict[str, Any]:
             published_trap=(st.to_run_step(PUBLISHED_TRAP_ONSET), st.to_run_step(PUBLISHED_TRAP_ESCAPE[0])),
             title=f"Composition entropy and letters used: the low-entropy trap ({name} profile)"),
         "starts": plots.plot_starts(
-            None if (starts := survey(st)) is None else starts["mean_log_pf"], published_start(), start_marks(st),
+            None if st.start_survey is None else st.start_survey["mean_log_pf"], published_start(), start_marks(st),
             title=f"Where runs start: the first batch's mean log P_F over seeds ({name} profile)"),
     }  # fmt: skip
     if save:

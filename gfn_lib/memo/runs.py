@@ -52,6 +52,7 @@ from gfn_lib.study import (
     seed_of,
 )
 from gfn_lib.study.specs import run_seeds
+from gfn_lib.study.starts import read_starts, starts_path
 
 
 def seed_config(record: dict[str, Any], fallback: TrainConfig | None, source: str,
@@ -224,6 +225,13 @@ class Study:
     @property
     def folder(self) -> Path:
         return self.root / self.profile.name
+
+    @cached_property
+    def start_survey(self) -> pd.DataFrame | None:
+        """Reward-C's survey of where seeds start (``gfn-study starts``: ``starts/<reward-C>.csv``), read once,
+        like the runs' metrics, so every part of the report sees the same file; None without one (or an empty one)."""
+        starts = read_starts(starts_path(self.folder, EXAMPLE_RUN))
+        return starts if starts is not None and len(starts) else None
 
     @property
     def figures_dir(self) -> Path:

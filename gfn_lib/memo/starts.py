@@ -1,6 +1,7 @@
 """The report's "Where runs start": the published reward-C run's first batch among many seeds of ours.
 
-The survey (``outputs/<profile>/starts/<reward-C>.csv``, written by ``gfn-study starts``: :mod:`gfn_lib.study.starts`) holds
+The survey (``outputs/<profile>/starts/<reward-C>.csv``, written by ``gfn-study starts``: :mod:`gfn_lib.study.starts`;
+read once per study: :attr:`~gfn_lib.memo.runs.Study.start_survey`) holds
 the step-0 metrics row of seeds 0..N-1 of reward-C. The published run started at a mean log P_F of -27.9 nats; the
 section says where that value falls among our seeds, where our reward-C seeds fall, and how the runs started from
 the seeds closest to it (``ablation-published-start``, same settings as reward-C) trapped and escaped beside
@@ -19,19 +20,13 @@ from gfn_lib.memo.quotes import EXAMPLE_RUN
 from gfn_lib.memo.rounding import beyond_rounding, median_escape, rounding_range
 from gfn_lib.memo.runs import RunGroup, Study
 from gfn_lib.memo.traps import published_figure, published_trap_cells, trap_cells
-from gfn_lib.study.starts import read_starts, share_at_or_above, starts_path
+from gfn_lib.study.starts import share_at_or_above, starts_path
 
 START_RUN = "ablation-published-start"
 """Reward-C from the surveyed seeds closest to the published start."""
 PREDICTED_TRAPPED = 2 / 3
 """The prediction in its params file: at least this share of its seeds trap, and its median escape is not
 beyond rounding (:func:`~gfn_lib.memo.rounding.beyond_rounding` says "no")."""
-
-
-def survey(st: Study) -> pd.DataFrame | None:
-    """The profile's survey of starting points (reward-C's rows only); None without one."""
-    starts = read_starts(starts_path(st.folder, EXAMPLE_RUN))
-    return starts if starts is not None and len(starts) else None
 
 
 def published_start() -> float | None:
@@ -61,7 +56,7 @@ def start_marks(st: Study) -> dict[str, list[float]]:
 def starts_table(st: Study) -> pd.DataFrame:
     """The published start (quoted), the survey's spread, then each seed of reward-C and of
     :data:`START_RUN`: its first logged row, the share of surveyed seeds starting at or above it, its trap."""
-    starts, value = survey(st), published_start()
+    starts, value = st.start_survey, published_start()
     rows = [{"Run": "reward-C-improved (published, quoted)", "Seed": "42", "Status": "finished",
              "Step-0 mean log P_F": fmt_num(value, ".1f"), "Step-0 mean length": NA,
              "Surveyed seeds starting at or above": NA if starts is None or value is None else f"{share_at_or_above(starts, value):.1%}",
@@ -82,7 +77,7 @@ def starts_table(st: Study) -> pd.DataFrame:
 def starts_sentence(st: Study) -> str:
     """Where the published start falls among the surveyed seeds, whether each run's first row is the survey's
     (they are the same computation), and how the runs from the closest seeds escaped against rounding's span."""
-    starts, value = survey(st), published_start()
+    starts, value = st.start_survey, published_start()
     if starts is None:
         return (f"No survey of starting points for this profile (`gfn-study starts --profile {st.profile.name}` "
                 f"writes `{starts_path('<outputs>/' + st.profile.name, EXAMPLE_RUN)}`): nothing to place the published start among.")  # fmt: skip
