@@ -40,15 +40,23 @@ def parse_overrides(pairs: list[str]) -> dict[str, object]:
     return out
 
 
-def _tasks(args: argparse.Namespace, **kw: object) -> list:
+def _require_at_least_one(**flags: int | None) -> None:
+    """Counts given on the command line (``--seeds``, ``--stack``) must be >= 1: else a ConfigError naming the
+    first flag that is not (``None``: not given)."""
     from gfn_lib.config import ConfigError
+
+    for name, value in flags.items():
+        if value is not None and value < 1:
+            raise ConfigError(f"--{name}: must be >= 1, got {value}")
+
+
+def _tasks(args: argparse.Namespace, **kw: object) -> list:
     from gfn_lib.study import execution
 
     overrides = parse_overrides(args.set)
     if args.wandb:
         overrides["wandb_mode"] = args.wandb
-    if args.seeds is not None and args.seeds < 1:
-        raise ConfigError(f"--seeds: must be >= 1, got {args.seeds}")
+    _require_at_least_one(seeds=args.seeds)
     return execution.plan(args.names, args.profile, args.seeds, args.all, force=args.force, overrides=overrides, **kw)
 
 
@@ -134,13 +142,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_starts(args: argparse.Namespace) -> int:
     from gfn_lib import study
-    from gfn_lib.config import ConfigError
     from gfn_lib.memo.traps import published_figure
     from gfn_lib.study import starts
 
     spec, profile = study.load_run(args.name), study.load_profile(args.profile)
-    if args.seeds < 1 or args.stack < 1:
-        raise ConfigError(f"--seeds and --stack: must be >= 1, got {args.seeds} and {args.stack}")
+    _require_at_least_one(seeds=args.seeds, stack=args.stack)
     overrides = parse_overrides(args.set)
     study.resolve_config(spec, profile, 0, **overrides)  # a bad --set fails here, before any work
     table = starts.starting_points(spec, profile, range(args.seeds), args.stack, overrides)

@@ -161,7 +161,8 @@ def test_unknown_profile_and_run_are_clear_errors():
         (lambda d: ["run", str(_empty_yaml(d)), "--profile", "smoke"], "empty.yaml: empty file"),
         (lambda d: ["run", "--profile", "smoke", "--seeds", "0"], "--seeds"),
         (lambda d: ["starts", "no-such-run", "--profile", "smoke"], "unknown run 'no-such-run'"),
-        (lambda d: ["starts", "--profile", "smoke", "--seeds", "0"], "--seeds"),
+        (lambda d: ["starts", "--profile", "smoke", "--seeds", "0"], "--seeds: must be >= 1, got 0"),
+        (lambda d: ["starts", "--profile", "smoke", "--stack", "0"], "--stack: must be >= 1, got 0"),
         (lambda d: ["starts", "--profile", "smoke", "--set", "min_len=40"], "(profile smoke; overridden: min_len): field 'min_len'"),
     ],
 )
