@@ -142,7 +142,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_starts(args: argparse.Namespace) -> int:
     from gfn_lib import study
-    from gfn_lib.memo.traps import published_figure
+    from gfn_lib.memo.starts import published_start
     from gfn_lib.study import starts
 
     spec, profile = study.load_run(args.name), study.load_profile(args.profile)
@@ -151,11 +151,9 @@ def cmd_starts(args: argparse.Namespace) -> int:
     study.resolve_config(spec, profile, 0, **overrides)  # a bad --set fails here, before any work
     table = starts.starting_points(spec, profile, range(args.seeds), args.stack, overrides)
     path = starts.write_starts(table, starts.starts_path(study.outputs_root() / profile.name, spec.name))
-    figure = published_figure("mean_log_pf", 0, spec.name)  # (low, high) or None
     lo, hi = table["mean_log_pf"].min(), table["mean_log_pf"].max()
     print(f"{spec.name}, profile {profile.name}: step-0 mean log P_F of {len(table)} seeds {lo:.1f} .. {hi:.1f} -> {path}")
-    if figure is not None:
-        value = figure[0]
+    if (value := published_start(spec.name)) is not None:
         print(f"published {value:g}: {starts.share_at_or_above(table, value):.1%} of the seeds start at or above it; "
               f"closest seeds {starts.closest_seeds(table, value, 3)}")  # fmt: skip
     return 0

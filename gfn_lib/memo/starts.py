@@ -29,9 +29,9 @@ PREDICTED_TRAPPED = 2 / 3
 beyond rounding (:func:`~gfn_lib.memo.rounding.beyond_rounding` says "no")."""
 
 
-def published_start() -> float | None:
-    """The published reward-C run's step-0 mean log P_F (quoted)."""
-    figure = published_figure("mean_log_pf", 0)
+def published_start(run: str = EXAMPLE_RUN) -> float | None:
+    """A published run's step-0 mean log P_F (quoted; reward-C's by default); None where none was published."""
+    figure = published_figure("mean_log_pf", 0, run)
     return None if figure is None else figure[0]
 
 
