@@ -35,6 +35,11 @@ def published_start(run: str = EXAMPLE_RUN) -> float | None:
     return None if figure is None else figure[0]
 
 
+def _start_groups(st: Study) -> list[RunGroup]:
+    """Reward-C and :data:`START_RUN`, those of them the study has: the runs whose seeds the section places."""
+    return [g for name in (EXAMPLE_RUN, START_RUN) if (g := st.get(name)) is not None]
+
+
 def _seed_rows(st: Study, g: RunGroup, starts: pd.DataFrame | None) -> list[dict[str, str]]:
     rows = []
     for s in g.with_data:
@@ -49,8 +54,7 @@ def _seed_rows(st: Study, g: RunGroup, starts: pd.DataFrame | None) -> list[dict
 def start_marks(st: Study) -> dict[str, list[float]]:
     """``{"<run> seeds": [step-0 mean log P_F of each seed with data]}`` for reward-C and :data:`START_RUN`
     (the ticks of the report's figure)."""
-    return {f"{g.short_name} seeds": [first_log_pf(s) for s in g.with_data]
-            for name in (EXAMPLE_RUN, START_RUN) if (g := st.get(name)) is not None and g.with_data}  # fmt: skip
+    return {f"{g.short_name} seeds": [first_log_pf(s) for s in g.with_data] for g in _start_groups(st) if g.with_data}
 
 
 def starts_table(st: Study) -> pd.DataFrame:
@@ -67,10 +71,8 @@ def starts_table(st: Study) -> pd.DataFrame:
                      "Seed": "all", "Step-0 mean log P_F": f"{q[2]:.1f} [{q[0]:.1f} … {q[4]:.1f}]; 10–90%: {q[1]:.1f} … {q[3]:.1f}",
                      "Step-0 mean length": f"{starts['mean_length'].median():.1f} [{starts['mean_length'].min():.1f} … {starts['mean_length'].max():.1f}]",
                      "Status": NA, "Surveyed seeds starting at or above": NA, "Trap onset": NA, "Escape": NA})  # fmt: skip
-    for name in (EXAMPLE_RUN, START_RUN):
-        g = st.get(name)
-        if g is not None:
-            rows.extend(_seed_rows(st, g, starts))
+    for g in _start_groups(st):
+        rows.extend(_seed_rows(st, g, starts))
     return pd.DataFrame(rows)
 
 
@@ -88,9 +90,8 @@ def starts_sentence(st: Study) -> str:
             f"({int(round(share * n))} of {n}) start at or above the published run's {value:.1f}. "
             f"Under this code's init (Xavier, as published) the published start is {_how_rare(share)}.")  # fmt: skip
     matches, checked = 0, 0
-    for name in (EXAMPLE_RUN, START_RUN):
-        g = st.get(name)
-        for s in g.with_data if g is not None else []:
+    for g in _start_groups(st):
+        for s in g.with_data:
             row = starts[starts["seed"] == s.seed]
             if len(row):
                 checked += 1
